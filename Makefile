@@ -1,0 +1,57 @@
+# Portico's interface. `make dev` and `make test` do all the set-up themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEV_DIR ?= .dev
+
+.DEFAULT_GOAL := help
+.PHONY: help venv dev dev-reset test test-unit test-integration lint typecheck check lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Portico needs Python 3.11+; set PYTHON=python3.11")'
+	@echo "==> creating $(VENV) and installing Portico (first run takes a minute)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[embedded,dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install Portico with its pinned dependencies
+
+dev: $(STAMP) ## Start Postgres, Redis, every function, the workers and the dev gateway on :8080
+	$(BIN)/portico dev --data-dir $(DEV_DIR)
+
+dev-reset: ## Delete the local data kept in .dev/ (database, queue)
+	rm -rf $(DEV_DIR)
+	@echo "==> $(DEV_DIR) removed; the next 'make dev' starts from empty, seeded data"
+
+test: $(STAMP) lint typecheck check ## Lint, type-check, validate manifests, run unit + integration tests
+	$(BIN)/pytest tests/unit tests/integration
+
+test-unit: $(STAMP) ## Unit tests only (no I/O)
+	$(BIN)/pytest tests/unit
+
+test-integration: $(STAMP) ## Integration tests against real Postgres and Redis
+	$(BIN)/pytest tests/integration
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) ## mypy (strict)
+	$(BIN)/mypy
+
+check: $(STAMP) ## Validate every function manifest
+	$(BIN)/portico check
+
+lock: ## Re-pin constraints.txt from a fresh resolve
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet -e '.[embedded,dev]'
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^portico' > constraints.txt
+	rm -rf .lock-venv
+
+clean: ## Remove the virtualenv and caches (keeps .dev/ data)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
