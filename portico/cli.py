@@ -1,0 +1,189 @@
+"""The `portico` command."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from portico.config import Settings, settings_from_env
+from portico.manifest import Manifest, ManifestErrors, load_all
+
+os.environ.setdefault("PORTICO_STARTED_AT", str(time.time()))  # for the cold-start metric
+
+
+def functions_option(f: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--functions-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="PORTICO_FUNCTIONS_DIR",
+        default="functions",
+        show_default=True,
+        help="Where the function manifests live.",
+    )(f)
+
+
+def settings_for(functions_dir: Path) -> Settings:
+    os.environ["PORTICO_FUNCTIONS_DIR"] = str(functions_dir.resolve())
+    return settings_from_env()
+
+
+def manifests_or_exit(functions_dir: Path) -> list[Manifest]:
+    try:
+        return load_all(functions_dir)
+    except ManifestErrors as errors:
+        for error in errors.errors:
+            click.echo(f"error: {error}", err=True)
+        click.echo(f"{len(errors.errors)} manifest error(s)", err=True)
+        sys.exit(1)
+
+
+def one_function(functions_dir: Path, name: str | None) -> tuple[Manifest, Settings]:
+    settings = settings_for(functions_dir)
+    name = name or settings.function
+    manifests = manifests_or_exit(functions_dir)
+    if not name:
+        raise click.UsageError("name the function (argument NAME or PORTICO_FUNCTION)")
+    for manifest in manifests:
+        if manifest.name == name:
+            return manifest, settings
+    known = ", ".join(m.name for m in manifests)
+    raise click.UsageError(f"no function named {name!r} under {functions_dir} (functions: {known})")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Portico: function-backed HTTP APIs from one manifest per function.
+
+    Configuration comes from the environment: DATABASE_URL, REDIS_URL, PORTICO_FUNCTION,
+    PORTICO_LOG_LEVEL, PORTICO_FUNCTIONS_DIR.
+    """
+
+
+@main.command()
+@functions_option
+def check(functions_dir: Path) -> None:
+    """Validate every manifest and import every handler; exit 1 on any error."""
+    from portico.handler import HandlerError, load_handler
+
+    manifests = manifests_or_exit(functions_dir)
+    failures = 0
+    for m in manifests:
+        try:
+            load_handler(m)
+        except HandlerError as exc:
+            click.echo(f"error: {exc}", err=True)
+            failures += 1
+            continue
+        what = str(m.api.route) if m.api else f"queue {m.trigger.queue}" if m.trigger else ""
+        click.echo(f"ok  {m.name:16} {what:28} {m.function.handler}")
+    if failures:
+        sys.exit(1)
+    click.echo(f"{len(manifests)} function(s), all valid")
+
+
+@main.command()
+@functions_option
+def migrate(functions_dir: Path) -> None:
+    """Apply pending SQL migrations to DATABASE_URL (safe to re-run)."""
+    from portico.migrate import migrate as apply
+
+    settings = settings_for(functions_dir)
+    applied = apply(settings.database_url, settings.functions_dir)
+    click.echo(f"applied: {', '.join(applied)}" if applied else "up to date")
+
+
+@main.command()
+@functions_option
+def seed(functions_dir: Path) -> None:
+    """Load the demo data (each app's seed/*.sql) into DATABASE_URL; idempotent."""
+    from portico.seed import seed as load
+
+    settings = settings_for(functions_dir)
+    for path in load(settings.database_url, settings.functions_dir):
+        click.echo(f"seeded {path}")
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@functions_option
+def serve(name: str | None, host: str, port: int, functions_dir: Path) -> None:
+    """Serve one HTTP function (NAME or PORTICO_FUNCTION) with gunicorn."""
+    from portico.serve import serve as run
+
+    manifest, settings = one_function(functions_dir, name)
+    if manifest.api is None:
+        raise click.UsageError(f"{manifest.name} is a queue function: use `portico worker`")
+    run(manifest, settings, host, port)
+
+
+@main.command()
+@click.argument("name", required=False)
+@click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@functions_option
+def worker(name: str | None, burst: bool, functions_dir: Path) -> None:
+    """Run one queue function (NAME or PORTICO_FUNCTION) as an RQ worker."""
+    from portico.worker import run_worker
+
+    manifest, settings = one_function(functions_dir, name)
+    if manifest.trigger is None:
+        raise click.UsageError(f"{manifest.name} is an HTTP function: use `portico serve`")
+    run_worker(manifest, settings, burst=burst)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="PORTICO_GATEWAY_PORT", default=8080, show_default=True, type=int)
+@click.option(
+    "--upstream",
+    "upstreams",
+    multiple=True,
+    metavar="NAME=URL",
+    help="Where a function listens, e.g. submit-claim=http://127.0.0.1:8181 (repeatable).",
+)
+@functions_option
+def gateway(host: str, port: int, upstreams: tuple[str, ...], functions_dir: Path) -> None:
+    """Run the dev gateway: routing by the manifests, API-key auth, correlation ids."""
+    from portico.gateway import Upstream, run_gateway
+    from portico.logs import configure_logging
+
+    settings = settings_for(functions_dir)
+    configure_logging(settings.log_level, "gateway")
+    by_name = {m.name: m for m in manifests_or_exit(functions_dir)}
+    parsed: list[Upstream] = []
+    for item in upstreams:
+        name, sep, url = item.partition("=")
+        if not sep or name not in by_name:
+            raise click.BadParameter(f"{item!r}: expected NAME=URL with a known function name")
+        parsed.append(Upstream(by_name[name], url.rstrip("/")))
+    run_gateway(parsed, host, port)
+
+
+@main.command()
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".dev",
+    show_default=True,
+    help="Where the embedded Postgres and Redis keep their data between runs.",
+)
+@click.option("--port", envvar="PORTICO_GATEWAY_PORT", default=8080, show_default=True, type=int)
+@functions_option
+def dev(data_dir: Path, port: int, functions_dir: Path) -> None:
+    """Run everything locally: Postgres, Redis, functions, workers, gateway.
+
+    Uses DATABASE_URL / REDIS_URL when set instead of starting embedded servers.
+    """
+    from portico.dev import run_dev
+
+    manifests = manifests_or_exit(functions_dir)
+    sys.exit(run_dev(manifests, functions_dir.resolve(), data_dir.resolve(), port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""`portico dev`: the whole platform on a laptop, no cluster, no Docker.
+
+Starts (or reuses) an embedded Postgres and Redis under the data dir unless DATABASE_URL /
+REDIS_URL are set, migrates and seeds, then supervises one gunicorn per HTTP function, one
+worker per queue function and the dev gateway (honcho: output prefixed per process; Ctrl-C
+stops them all). Data stays in the data dir between runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import threading
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+from honcho.manager import Manager
+from honcho.printer import Printer
+
+from portico.consumers import DEV_CONSUMERS
+from portico.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from portico.manifest import Manifest
+from portico.migrate import migrate
+from portico.seed import seed
+
+READY_TIMEOUT_SECONDS = 60.0
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    command: list[str]
+    ready_url: str | None  # polled until it answers 200; None for workers
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def step(message: str, action: Callable[[], T]) -> T:
+    started = time.monotonic()
+    print(f"==> {message} ...", end="", flush=True)
+    result = action()
+    print(f" done ({time.monotonic() - started:.1f}s)", flush=True)
+    return result
+
+
+def portico_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "portico.cli", *args]
+
+
+def plan_services(manifests: list[Manifest], gateway_port: int) -> list[Service]:
+    services: list[Service] = []
+    upstream_args: list[str] = []
+    for m in manifests:
+        if m.is_http:
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            services.append(
+                Service(
+                    m.name, portico_command("serve", m.name, "--port", str(port)), f"{url}/readyz"
+                )
+            )
+            upstream_args += ["--upstream", f"{m.name}={url}"]
+        else:
+            services.append(Service(m.name, portico_command("worker", m.name), None))
+    gateway = portico_command("gateway", "--port", str(gateway_port), *upstream_args)
+    services.append(Service("gateway", gateway, f"http://127.0.0.1:{gateway_port}/healthz"))
+    return services
+
+
+def wait_until_ready(services: list[Service], on_ready: Callable[[], None]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    pending = [s for s in services if s.ready_url]
+    with httpx.Client(timeout=1.0) as client:
+        while pending and time.monotonic() < deadline:
+            for service in list(pending):
+                try:
+                    if client.get(service.ready_url or "").status_code == 200:
+                        pending.remove(service)
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.2)
+    if pending:
+        names = ", ".join(s.name for s in pending)
+        say(f"not ready after {READY_TIMEOUT_SECONDS:.0f}s: {names} (see their output above)")
+        return
+    on_ready()
+
+
+def banner(manifests: list[Manifest], gateway_port: int, database_url: str, redis_url: str) -> str:
+    base = f"http://127.0.0.1:{gateway_port}"
+    lines = ["", f"Portico is up. Send requests to {base}", "", "Routes:"]
+    for m in manifests:
+        if m.api is not None:
+            lines.append(f"  {m.api.route!s:32} -> {m.name} (auth: {m.api.auth})")
+    lines += ["Queues:"] + [f"  {m.trigger.queue:32} -> {m.name}" for m in manifests if m.trigger]
+    lines += ["Dev API keys (header 'apikey'):"]
+    lines += [f"  {c.username:6} {c.api_key}" for c in DEV_CONSUMERS]
+    lines += [
+        "Try:",
+        f"  curl -s -X POST {base}/claims -H 'apikey: alice-dev-key' \\",
+        "    -H 'content-type: application/json' \\",
+        """    -d '{"policyId":"P-1001","documentKey":"claims/2026/photo-1.jpg"}'""",
+        f"  curl -s {base}/claims -H 'apikey: alice-dev-key'",
+        f"DATABASE_URL={database_url}",
+        f"REDIS_URL={redis_url}",
+        "Ctrl-C stops everything; data is kept until `make dev-reset`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run_dev(
+    manifests: list[Manifest], functions_dir: Path, data_dir: Path, gateway_port: int
+) -> int:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as cleanup:
+        database_url = os.environ.get("DATABASE_URL") or step(
+            f"starting Postgres in {data_dir}/postgres",
+            lambda: _start(cleanup, EmbeddedPostgres(data_dir / "postgres")),
+        )
+        redis_url = os.environ.get("REDIS_URL") or step(
+            f"starting Redis in {data_dir}/redis",
+            lambda: _start(cleanup, EmbeddedRedis(data_dir / "redis")),
+        )
+        applied = step("applying migrations", lambda: migrate(database_url, functions_dir))
+        say(f"migrations applied: {', '.join(applied) if applied else 'none pending'}")
+        step("loading dev data (portico seed)", lambda: seed(database_url, functions_dir))
+
+        services = plan_services(manifests, gateway_port)
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "PORTICO_FUNCTIONS_DIR": str(functions_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
+        manager = Manager(Printer(sys.stdout))
+        for service in services:
+            manager.add_process(service.name, "exec " + shlex.join(service.command), env=env)
+        say(f"starting {len(services)} processes: {', '.join(s.name for s in services)}")
+        announce = banner(manifests, gateway_port, database_url, redis_url)
+        threading.Thread(
+            target=wait_until_ready,
+            args=(services, lambda: print(announce, flush=True)),
+            daemon=True,
+        ).start()
+        manager.loop()
+        say(f"stopped; stopping Postgres and Redis (data kept in {data_dir})")
+        # Processes stopped by our own SIGTERM (Ctrl-C) exit -15/143: that is a clean stop.
+        return 0 if manager.returncode in (None, 0, -15, 143) else int(manager.returncode)
+
+
+def _start(cleanup: ExitStack, server: EmbeddedPostgres | EmbeddedRedis) -> str:
+    url = server.start()
+    cleanup.callback(server.stop)
+    return url

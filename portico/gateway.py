@@ -1,0 +1,168 @@
+"""The dev gateway: Kong's request path for a laptop, driven by the same manifests.
+
+Routes each request to its function by the manifests' routes, authenticates API keys (the
+`apikey` header), sets the correlation id, and tells the function who is calling with Kong's
+upstream headers, after stripping any copies a client sent. Rejections use Kong's status codes
+and `{"message": ...}` bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from portico import headers
+from portico.consumers import DEV_CONSUMERS, Consumer, by_api_key
+from portico.logs import new_request_id, request_id_var
+from portico.manifest import Manifest
+
+log = logging.getLogger("portico.gateway")
+
+# Hop-by-hop headers (RFC 9110 §7.6.1) are never forwarded; Host is the upstream's.
+HOP_BY_HOP = frozenset(
+    h.lower()
+    for h in (
+        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE",
+        "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length",
+    )
+)  # fmt: skip
+STRIPPED_REQUEST_HEADERS = HOP_BY_HOP | {h.lower() for h in headers.GATEWAY_ASSERTED}
+
+
+@dataclass(frozen=True)
+class Upstream:
+    manifest: Manifest
+    base_url: str
+
+
+def kong_message(status: int, message: str, extra: Mapping[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        text=json.dumps({"message": message}),
+        content_type="application/json",
+        headers=extra,
+    )
+
+
+class Gateway:
+    def __init__(
+        self, upstreams: Sequence[Upstream], consumers: tuple[Consumer, ...] = DEV_CONSUMERS
+    ):
+        self.upstreams = [u for u in upstreams if u.manifest.api is not None]
+        self.keys = by_api_key(consumers)
+        self.session: aiohttp.ClientSession | None = None
+
+    def route(self, method: str, path: str) -> tuple[Upstream, dict[str, str]] | None:
+        for upstream in self.upstreams:
+            assert upstream.manifest.api is not None
+            params = upstream.manifest.api.route.match(method, path)
+            if params is not None:
+                return upstream, params
+        return None
+
+    def authenticate(self, request: web.Request) -> Consumer | web.Response:
+        key = request.headers.get(headers.API_KEY)
+        if not key:
+            return kong_message(401, "No API key found in request", {"WWW-Authenticate": "Key"})
+        consumer = self.keys.get(key)
+        if consumer is None:
+            return kong_message(401, "Unauthorized", {"WWW-Authenticate": "Key"})
+        return consumer
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        request_id = request.headers.get(headers.REQUEST_ID) or new_request_id()
+        request_id_var.set(request_id)  # each aiohttp request runs in its own task and context
+        response = await self._respond(request, request_id)
+        response.headers[headers.REQUEST_ID] = request_id
+        log.info(
+            "%s %s -> %s in %.1f ms",
+            request.method,
+            request.path,
+            response.status,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    async def _respond(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        matched = self.route(request.method, request.path)
+        if matched is None:
+            return kong_message(404, "no Route matched with those values")
+        upstream, _ = matched
+        assert upstream.manifest.api is not None
+        consumer: Consumer | None = None
+        if upstream.manifest.api.auth == "required":
+            outcome = self.authenticate(request)
+            if isinstance(outcome, web.Response):
+                return outcome
+            consumer = outcome
+        return await self._proxy(request, upstream, consumer, request_id)
+
+    async def _proxy(
+        self, request: web.Request, upstream: Upstream, consumer: Consumer | None, request_id: str
+    ) -> web.StreamResponse:
+        assert self.session is not None and upstream.manifest.api is not None
+        forwarded = {
+            k: v for k, v in request.headers.items() if k.lower() not in STRIPPED_REQUEST_HEADERS
+        }
+        forwarded[headers.REQUEST_ID] = request_id
+        forwarded["X-Forwarded-For"] = request.remote or ""
+        forwarded["X-Forwarded-Proto"] = request.scheme
+        if consumer is not None:
+            forwarded[headers.CONSUMER_USERNAME] = consumer.username
+            forwarded[headers.CONSUMER_ID] = consumer.id
+        timeout = aiohttp.ClientTimeout(total=upstream.manifest.function.timeout_seconds + 5)
+        try:
+            async with self.session.request(
+                request.method,
+                upstream.base_url + request.rel_url.raw_path_qs,
+                headers=forwarded,
+                data=await request.read(),
+                timeout=timeout,
+                allow_redirects=False,
+            ) as upstream_response:
+                body = await upstream_response.read()
+                reply_headers = {
+                    k: v
+                    for k, v in upstream_response.headers.items()
+                    if k.lower() not in HOP_BY_HOP
+                }
+                return web.Response(
+                    status=upstream_response.status, body=body, headers=reply_headers
+                )
+        except TimeoutError:
+            return kong_message(504, "The upstream server is timing out")
+        except aiohttp.ClientError as exc:
+            log.warning("upstream %s failed: %s", upstream.manifest.name, exc)
+            return kong_message(502, "An invalid response was received from the upstream server")
+
+    async def healthz(self, _: web.Request) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def _open(self, _: web.Application) -> None:
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
+            auto_decompress=False,
+        )
+
+    async def _close(self, _: web.Application) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        app.on_startup.append(self._open)
+        app.on_cleanup.append(self._close)
+        return app
+
+
+def run_gateway(upstreams: Sequence[Upstream], host: str, port: int) -> None:
+    web.run_app(Gateway(upstreams).app(), host=host, port=port, print=None, access_log=None)

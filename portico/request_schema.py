@@ -1,0 +1,134 @@
+"""Request body schemas: the `request_validation` shorthand and full JSON Schemas.
+
+Shorthand items such as ``"policyId required"`` compile to JSON Schema 2020-12, so whatever
+form a manifest uses, the gateway validates request bodies with one code path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
+SHORTHAND_TYPES = ("array", "boolean", "integer", "number", "object", "string")
+_PRESENCE = ("required", "optional")
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FORM = (
+    "'<field> required|optional [<type>]' such as 'policyId required' or 'total optional number'"
+)
+
+Location = tuple[str | int, ...]
+
+
+class RequestSchemaError(ValueError):
+    """Every problem found, each with its location in the input: (item index,) or a schema path."""
+
+    def __init__(self, message: str, problems: list[tuple[Location, str]]) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    required: bool
+    type: str
+
+
+def compile_shorthand(items: list[str]) -> dict[str, Any]:
+    """Compile shorthand items to a JSON Schema for an object body; extra properties are allowed."""
+    fields: list[_Field] = []
+    declared_by: dict[str, str] = {}
+    problems: list[tuple[Location, str]] = []
+    for index, item in enumerate(items):
+        try:
+            field = _parse_item(item)
+        except ValueError as exc:
+            problems.append(((index,), f"{item!r}: {exc}"))
+            continue
+        if field.name in declared_by:
+            first = declared_by[field.name]
+            problems.append(
+                ((index,), f"{item!r}: duplicate field (already declared by {first!r})")
+            )
+            continue
+        declared_by[field.name] = item
+        fields.append(field)
+    if problems:
+        raise RequestSchemaError("; ".join(message for _, message in problems), problems)
+    return {
+        "type": "object",
+        "properties": {field.name: _property_schema(field) for field in fields},
+        "required": [field.name for field in fields if field.required],
+    }
+
+
+def check_schema(schema: dict[str, Any]) -> None:
+    """Raise RequestSchemaError (a ValueError) unless `schema` is a valid JSON Schema 2020-12."""
+    meta_validator = Draft202012Validator(
+        Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
+    problems: list[tuple[Location, str]] = []
+    for error in meta_validator.iter_errors(schema):
+        error = _most_specific(error)
+        problem = (tuple(error.absolute_path), f"not a valid JSON Schema: {error.message}")
+        # Several vocabularies of the meta-schema check the same keyword: report it once.
+        if problem not in problems:
+            problems.append(problem)
+    if problems:
+        message = "; ".join(f"at {_pointer(where)}: {what}" for where, what in problems)
+        raise RequestSchemaError(message, problems)
+
+
+def _parse_item(item: str) -> _Field:
+    words = item.split()
+    if len(words) < 2:
+        raise ValueError(f"expected {_FORM}")
+    if len(words) > 3:
+        raise ValueError(f"too many words; expected {_FORM}")
+    name, presence, *rest = words
+    type_ = rest[0] if rest else "string"
+    if not _FIELD_NAME.fullmatch(name):
+        raise ValueError(
+            f"expected a field name of letters, digits and '_' not starting with a digit, "
+            f"got {name!r}"
+        )
+    if presence not in _PRESENCE:
+        raise ValueError(
+            f"expected 'required' or 'optional' after the field name, got {presence!r}"
+            f"{_did_you_mean(presence, _PRESENCE)}"
+        )
+    if type_ not in SHORTHAND_TYPES:
+        raise ValueError(
+            f"unknown type {type_!r} (expected one of: {', '.join(SHORTHAND_TYPES)})"
+            f"{_did_you_mean(type_, SHORTHAND_TYPES)}"
+        )
+    return _Field(name, presence == "required", type_)
+
+
+def _property_schema(field: _Field) -> dict[str, Any]:
+    if field.required and field.type == "string":
+        # An empty string is not a value: a required string must have at least one character.
+        return {"type": "string", "minLength": 1}
+    return {"type": field.type}
+
+
+def _most_specific(error: ValidationError) -> ValidationError:
+    if not error.context:
+        return error
+    # "is not valid under any of the given schemas" (anyOf) says less than its best sub-error.
+    best: ValidationError = best_match(error.context)
+    return best
+
+
+def _pointer(location: Location) -> str:
+    return "/" + "/".join(str(part) for part in location)
+
+
+def _did_you_mean(word: str, options: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, options, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,263 @@
+"""The Flask app for one HTTP function, built from its manifest.
+
+Request path: request id → body checks (size, content type, JSON, schema) → caller →
+handler in a unit of work bounded by timeout_seconds → response. Every error is
+problem+json; no stack trace ever reaches the client.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from flask import Flask, Response, g, request
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.exceptions import HTTPException
+
+from portico import headers, metrics, problems
+from portico.contract import Caller, Request, to_response
+from portico.handler import Invoker
+from portico.logs import new_request_id, request_id_var
+from portico.manifest import Api, Manifest
+from portico.resources import Resources
+from portico.transaction import DeadlineExceeded
+
+log = logging.getLogger("portico.runtime")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+PROCESS_STARTED_AT = float(os.environ.get("PORTICO_STARTED_AT", time.time()))
+
+
+@dataclass
+class FunctionState:
+    manifest: Manifest
+    api: Api
+    resources: Resources
+    invoker: Invoker
+    executor: ThreadPoolExecutor
+    validator: Draft202012Validator | None
+    draining: threading.Event = field(default_factory=threading.Event)
+
+
+def flask_rule(path: str) -> str:
+    return path.replace("{", "<").replace("}", ">")
+
+
+def create_app(manifest: Manifest, resources: Resources) -> Flask:
+    if manifest.api is None:
+        raise ValueError(f"{manifest.name} is a queue function; it has no HTTP app")
+    api = manifest.api
+    state = FunctionState(
+        manifest=manifest,
+        api=api,
+        resources=resources,
+        invoker=Invoker(manifest, resources),
+        executor=ThreadPoolExecutor(manifest.function.concurrency, thread_name_prefix="handler"),
+        validator=Draft202012Validator(api.request_schema) if api.request_schema else None,
+    )
+    app = Flask(manifest.name)
+    app.config["MAX_CONTENT_LENGTH"] = api.max_body_bytes
+    app.extensions["portico"] = state
+
+    app.add_url_rule(
+        flask_rule(api.route.path),
+        endpoint="function",
+        view_func=lambda **params: invoke(state, params),
+        methods=[api.route.method],
+    )
+    app.add_url_rule("/healthz", "healthz", lambda: json_response({"status": "alive"}))
+    app.add_url_rule("/readyz", "readyz", lambda: readiness(state))
+    app.add_url_rule("/metrics", "metrics", prometheus_metrics)
+    app.before_request(start_request)
+    app.after_request(lambda response: finish_request(state, response))
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(problems.Problem, problem_response)
+    app.register_error_handler(Exception, lambda exc: unexpected_error(state, exc))
+
+    metrics.COLD_START_SECONDS.labels(manifest.name).set(time.time() - PROCESS_STARTED_AT)
+    return app
+
+
+def start_request() -> None:
+    g.started = time.perf_counter()
+    g.request_id = request.headers.get(headers.REQUEST_ID) or new_request_id()
+    g.request_id_token = request_id_var.set(g.request_id)
+
+
+def finish_request(state: FunctionState, response: Response) -> Response:
+    response.headers[headers.REQUEST_ID] = g.request_id
+    if request.endpoint == "function":
+        elapsed = time.perf_counter() - g.started
+        labels = (state.manifest.name, state.api.route.path, request.method)
+        metrics.REQUESTS.labels(*labels, str(response.status_code)).inc()
+        metrics.REQUEST_SECONDS.labels(*labels).observe(elapsed)
+        log.info(
+            "%s %s -> %s in %.1f ms",
+            request.method,
+            request.path,
+            response.status_code,
+            elapsed * 1000,
+        )
+    request_id_var.reset(g.request_id_token)
+    return response
+
+
+def invoke(state: FunctionState, path_params: dict[str, str]) -> Response:
+    in_flight = metrics.IN_FLIGHT.labels(state.manifest.name)
+    in_flight.inc()
+    try:
+        event = Request(
+            body=parse_body(state),
+            path_params=path_params,
+            query=request.args.to_dict(),
+            caller=authenticated_caller(state.api),
+            headers=dict(request.headers),
+            request_id=g.request_id,
+        )
+        result = run_with_deadline(state, event)
+    finally:
+        in_flight.dec()
+    response = to_response(result)
+    out = (
+        json_response(response.body, response.status)
+        if response.body is not None
+        else Response(status=response.status)
+    )
+    out.headers.update(response.headers)
+    return out
+
+
+def run_with_deadline(state: FunctionState, event: Request) -> Any:
+    deadline = time.monotonic() + state.manifest.function.timeout_seconds
+    tx = state.invoker.begin(deadline)
+    context = contextvars.copy_context()
+    future = state.executor.submit(context.run, state.invoker.run, tx, event, g.request_id)
+    try:
+        return future.result(timeout=max(0.0, tx.remaining()))
+    except FutureTimeout:
+        if not tx.expire():
+            return future.result()  # it was already committing: let it finish
+        raise timed_out(state) from None
+    except (DeadlineExceeded, psycopg.errors.QueryCanceled) as exc:
+        raise timed_out(state) from exc
+    except psycopg.OperationalError as exc:
+        log.warning("database unavailable: %s", exc)
+        raise problems.ServiceUnavailable(
+            "the database is unavailable; try again shortly", headers={headers.RETRY_AFTER: "1"}
+        ) from exc
+
+
+def timed_out(state: FunctionState) -> problems.GatewayTimeout:
+    seconds = state.manifest.function.timeout_seconds
+    log.warning("handler exceeded timeout_seconds=%s; its work was rolled back", seconds)
+    return problems.GatewayTimeout(
+        f"the function did not finish within its {seconds} s timeout; nothing was changed"
+    )
+
+
+def parse_body(state: FunctionState) -> Any:
+    if request.method not in BODY_METHODS:
+        return None
+    raw = request.get_data(cache=False)  # werkzeug enforces MAX_CONTENT_LENGTH (413)
+    if not raw:
+        if state.validator is not None:
+            raise problems.BadRequest("this route needs a JSON request body")
+        return None
+    mimetype = request.mimetype
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise problems.UnsupportedMediaType(
+            f"send the body as application/json (got {mimetype or 'no content type'!r})"
+        )
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise problems.BadRequest(f"the request body is not valid JSON: {exc}") from None
+    if state.validator is not None:
+        failures = schema_failures(state.validator, body)
+        if failures:
+            raise problems.Unprocessable("the request body failed validation", errors=failures)
+    return body
+
+
+def schema_failures(validator: Draft202012Validator, body: Any) -> list[dict[str, str]]:
+    failures: list[dict[str, str]] = []
+    for error in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path)):
+        failures.extend(f for f in describe(error) if f not in failures)
+    return failures
+
+
+def describe(error: ValidationError) -> list[dict[str, str]]:
+    at = ".".join(str(part) for part in error.absolute_path)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [name for name in error.validator_value if name not in error.instance]
+        return [{"field": join(at, name), "message": "is required"} for name in missing]
+    return [{"field": at or "(body)", "message": error.message}]
+
+
+def join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def authenticated_caller(api: Api) -> Caller | None:
+    username = request.headers.get(headers.CONSUMER_USERNAME)
+    if username:
+        return Caller(username=username, id=request.headers.get(headers.CONSUMER_ID, ""))
+    if api.auth == "required":
+        raise problems.Unauthorized(
+            "no authenticated caller: this route requires auth and must be called through "
+            "the gateway"
+        )
+    return None
+
+
+def readiness(state: FunctionState) -> Response:
+    if state.draining.is_set():
+        return json_response({"status": "draining"}, 503)
+    if not state.resources.is_ready():
+        return json_response({"status": "unavailable"}, 503)
+    return json_response({"status": "ready"})
+
+
+def prometheus_metrics() -> Response:
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+def json_response(body: Any, status: int = 200, mimetype: str = "application/json") -> Response:
+    return Response(json.dumps(body, default=str), status=status, mimetype=mimetype)
+
+
+def problem_response(problem: problems.Problem) -> Response:
+    response = json_response(
+        problem.body(request_id_var.get()), problem.status, problems.PROBLEM_JSON
+    )
+    response.headers.update(problem.headers)
+    return response
+
+
+def http_error(exc: HTTPException) -> Response:
+    by_status: dict[int, type[problems.Problem]] = {
+        404: problems.NotFound,
+        405: problems.MethodNotAllowed,
+        413: problems.ContentTooLarge,
+    }
+    problem_class = by_status.get(exc.code or 500)
+    if problem_class is None:
+        return problem_response(problems.Problem(exc.description, status=exc.code, title=exc.name))
+    return problem_response(problem_class(exc.description))
+
+
+def unexpected_error(state: FunctionState, exc: Exception) -> Response:
+    log.error("unhandled exception in %s", state.manifest.name, exc_info=exc)
+    return problem_response(
+        problems.InternalError("an unexpected error occurred; quote the request id when reporting")
+    )

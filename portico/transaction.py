@@ -1,0 +1,99 @@
+"""One invocation's unit of work: at most one Postgres transaction, bounded by a deadline,
+and the queue messages that may only leave once that transaction has committed.
+
+The handler runs in one thread while the request thread waits on the deadline; if the
+deadline passes first, ``expire()`` cancels the running statement and marks the unit so it
+can never commit. The lock makes "expire" and "commit" mutually exclusive: either the work
+commits in full, or the client gets a 504 and nothing was written.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+from psycopg.rows import DictRow
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from portico import problems
+
+Connection = psycopg.Connection[DictRow]
+
+
+class DeadlineExceeded(Exception):
+    """The invocation ran past its function's timeout_seconds."""
+
+
+class Transaction:
+    def __init__(self, pool: ConnectionPool[Connection], deadline: float) -> None:
+        self._pool = pool
+        self.deadline = deadline
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+        self._expired = False
+        self._committing = False
+        self.pending_messages: list[tuple[str, Mapping[str, Any]]] = []
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def check_deadline(self) -> None:
+        if self._expired or self.remaining() <= 0:
+            raise DeadlineExceeded("the function's timeout_seconds ran out")
+
+    def connection(self) -> Connection:
+        """The invocation's connection, taken from the pool on first use."""
+        self.check_deadline()
+        if self._conn is None:
+            try:
+                conn = self._pool.getconn(timeout=max(0.001, self.remaining()))
+            except PoolTimeout as exc:
+                raise problems.ServiceUnavailable(
+                    "the database is busy or unreachable; try again shortly",
+                    headers={"Retry-After": "1"},
+                ) from exc
+            with self._lock:
+                if self._expired:
+                    self._pool.putconn(conn)
+                    raise DeadlineExceeded("the function's timeout_seconds ran out")
+                self._conn = conn
+            # Bound every statement by what is left of the deadline (SET LOCAL: this txn only).
+            remaining_ms = max(1, int(self.remaining() * 1000))
+            conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(remaining_ms),))
+        return self._conn
+
+    def publish(self, queue: str, message: Mapping[str, Any]) -> None:
+        self.check_deadline()
+        self.pending_messages.append((queue, message))
+
+    def commit(self) -> None:
+        with self._lock:
+            self.check_deadline()
+            self._committing = True
+        if self._conn is not None:
+            self._conn.commit()
+
+    def rollback(self) -> None:
+        self.pending_messages.clear()
+        if self._conn is not None and not self._conn.closed:
+            self._conn.rollback()
+
+    def release(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            self._pool.putconn(conn)  # the pool rolls back and discards a broken connection
+
+    def expire(self) -> bool:
+        """Called by the waiting thread when the deadline passes. Returns False if the work is
+        already committing (then the caller should wait for it: a commit is short)."""
+        with self._lock:
+            if self._committing:
+                return False
+            self._expired = True
+            if self._conn is not None:
+                self._conn.cancel_safe(timeout=1.0)
+            return True

@@ -1,0 +1,80 @@
+"""Queue-triggered functions: an RQ worker that runs the manifest's handler per message.
+
+Each job runs in one transaction like an HTTP invocation, with the function's timeout as the
+job timeout. SIGTERM is RQ's warm shutdown: the current job finishes, then the worker exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from portico import metrics
+from portico.config import Settings
+from portico.contract import Message
+from portico.handler import Invoker
+from portico.logs import configure_logging, request_id_var
+from portico.manifest import Manifest, load_all
+from portico.resources import Resources, consumers_of
+
+log = logging.getLogger("portico.worker")
+
+# The worker function this process serves; RQ calls handle_message by its import path.
+_invoker: Invoker | None = None
+
+
+def handle_message(message: Mapping[str, Any]) -> Any:
+    """The RQ job function for every Portico message (see portico.queue.JOB_FUNCTION)."""
+    if _invoker is None:
+        raise RuntimeError("this process serves no queue function (run `portico worker NAME`)")
+    msg = Message(
+        id=str(message["id"]),
+        queue=str(message["queue"]),
+        payload=message.get("payload") or {},
+        request_id=message.get("requestId"),
+    )
+    token = request_id_var.set(msg.request_id or msg.id)
+    manifest = _invoker.manifest
+    outcome = "failed"
+    try:
+        tx = _invoker.begin(time.monotonic() + manifest.function.timeout_seconds)
+        result = _invoker.run(tx, msg, msg.request_id or msg.id)
+        outcome = "succeeded"
+        return result
+    finally:
+        metrics.JOBS.labels(manifest.name, msg.queue, outcome).inc()
+        request_id_var.reset(token)
+
+
+def run_worker(manifest: Manifest, settings: Settings, *, burst: bool = False) -> None:
+    global _invoker
+    if manifest.trigger is None:
+        raise ValueError(f"{manifest.name} is an HTTP function; serve it with `portico serve`")
+    configure_logging(settings.log_level, manifest.name)
+    resources = Resources(
+        database_url=settings.database_url,
+        redis_url=settings.redis_url,
+        pool_size=1,  # one job at a time per worker process
+        consumers=consumers_of(load_all(settings.functions_dir)),
+        name=manifest.name,
+    )
+    resources.open()
+    _invoker = Invoker(manifest, resources)
+    worker = SimpleWorker(
+        [manifest.trigger.queue],
+        name=f"{manifest.name}.{socket.gethostname()}.{os.getpid()}",
+        connection=resources.redis,
+        serializer=JSONSerializer,
+    )
+    log.info("consuming queue %s", manifest.trigger.queue)
+    try:
+        worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+    finally:
+        resources.close()

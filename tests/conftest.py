@@ -1,0 +1,86 @@
+"""Shared fixtures: real Postgres and Redis for the integration tier (never mocks).
+
+The servers are the embedded ones (system or pip-shipped binaries), started once per test
+session in a throwaway directory, or the ones at DATABASE_URL / REDIS_URL when both are set.
+Each test that asks for `clean_state` starts from migrated, seeded, otherwise empty data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = ROOT / "functions"
+TEST_FUNCTIONS_DIR = ROOT / "tests" / "functions"
+
+
+@dataclass(frozen=True)
+class Services:
+    database_url: str
+    redis_url: str
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A temp dir every user can traverse (Postgres runs as a non-root user under root)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    from portico.migrate import migrate
+
+    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
+        found = Services(os.environ["DATABASE_URL"], os.environ["REDIS_URL"])
+        for functions_dir in (FUNCTIONS_DIR, TEST_FUNCTIONS_DIR):
+            migrate(found.database_url, functions_dir)
+        yield found
+        return
+
+    from portico.embedded import EmbeddedPostgres, EmbeddedRedis
+
+    root = scratch_dir("portico-test-services-")
+    postgres = EmbeddedPostgres(root / "postgres", durable=False)
+    queue = EmbeddedRedis(root / "redis", durable=False)
+    try:
+        started = Services(postgres.start(), queue.start())
+        for functions_dir in (FUNCTIONS_DIR, TEST_FUNCTIONS_DIR):
+            migrate(started.database_url, functions_dir)
+        yield started
+    finally:
+        queue.stop()
+        postgres.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def truncate_all(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT quote_ident(tablename) FROM pg_tables"
+                " WHERE schemaname = 'public' AND tablename NOT LIKE '%yoyo%'"
+            )
+        ]
+        if tables:
+            conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")  # type: ignore[call-overload]
+
+
+@pytest.fixture()
+def clean_state(services: Services) -> Services:
+    from portico.seed import seed
+
+    truncate_all(services.database_url)
+    seed(services.database_url, FUNCTIONS_DIR)
+    redis.Redis.from_url(services.redis_url).flushdb()
+    return services

@@ -1,0 +1,39 @@
+"""Handlers that exist to exercise the runtime: slow ones, failing ones, an echo."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from portico import Conflict, Context, Message, Request
+
+
+def write_then_sleep(request: Request, ctx: Context) -> dict[str, Any]:
+    ctx.test_store.execute("INSERT INTO test_writes (note) VALUES (%s)", (request.body["note"],))
+    ctx.notes_queue.publish({"note": request.body["note"]})
+    if "pgSleep" in request.body:
+        ctx.test_store.one("SELECT pg_sleep(%s)", (request.body["pgSleep"],))
+    time.sleep(request.body.get("sleep", 0))
+    return {"stored": request.body["note"]}
+
+
+def write_then_fail(request: Request, ctx: Context) -> dict[str, Any]:
+    ctx.test_store.execute("INSERT INTO test_writes (note) VALUES ('doomed')")
+    ctx.notes_queue.publish({"note": "doomed"})
+    if request.path_params["kind"] == "conflict":
+        raise Conflict("this write conflicts with another")
+    raise RuntimeError("secret-internal-detail: the handler broke")
+
+
+def echo(request: Request, ctx: Context) -> dict[str, Any]:
+    caller = request.caller.username if request.caller else None
+    return {"body": request.body, "params": dict(request.path_params), "caller": caller}
+
+
+def take_note(message: Message, ctx: Context) -> dict[str, Any]:
+    if message.payload.get("note") == "fail":
+        raise RuntimeError("note-taker was told to fail")
+    ctx.test_store.execute(
+        "INSERT INTO test_writes (note) VALUES (%s)", (f"taken:{message.payload['note']}",)
+    )
+    return {"taken": message.payload["note"]}

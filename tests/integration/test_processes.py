@@ -1,0 +1,179 @@
+"""Real processes: graceful drain of a gunicorn-served function, the RQ worker, and
+`portico dev` from an empty data dir (the fresh-machine path, embedded servers included)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from portico.manifest import load_all
+
+from portico.embedded import free_port
+from portico.resources import Resources, consumers_of
+from tests.conftest import ROOT, TEST_FUNCTIONS_DIR, Services, scratch_dir
+from tests.integration.devstack import DevStack
+
+pytestmark = pytest.mark.integration
+
+
+def portico(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "portico.cli", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for(url: str, status: int = 200, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == status:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer {status} within {timeout}s")
+
+
+def count_writes(services: Services, note: str) -> int:
+    with psycopg.connect(services.database_url) as conn:
+        row = conn.execute("SELECT count(*) FROM test_writes WHERE note = %s", (note,)).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+def test_sigterm_fails_readiness_finishes_in_flight_requests_then_exits(clean_state):
+    port = free_port()
+    env = {
+        "DATABASE_URL": clean_state.database_url,
+        "REDIS_URL": clean_state.redis_url,
+        "PORTICO_FUNCTIONS_DIR": str(TEST_FUNCTIONS_DIR),
+        "PORTICO_DRAIN_SECONDS": "1",
+    }
+    server = portico("serve", "write-then-sleep", "--port", str(port), env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/readyz")
+        results: list[httpx.Response] = []
+        in_flight = threading.Thread(
+            target=lambda: results.append(
+                httpx.post(f"{base}/writes", json={"note": "in-flight", "sleep": 0.8}, timeout=10)
+            )
+        )
+        in_flight.start()
+        time.sleep(0.2)
+        server.send_signal(signal.SIGTERM)
+
+        wait_for(f"{base}/readyz", status=503, timeout=2)
+        in_flight.join()
+        exit_code = server.wait(timeout=15)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        output = server.stdout.read() if server.stdout else ""
+
+    assert [r.status_code for r in results] == [200], output
+    assert count_writes(clean_state, "in-flight") == 1
+    assert exit_code == 0, output
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{base}/healthz", timeout=1)
+
+
+def test_worker_runs_queued_messages_in_a_transaction_each(clean_state):
+    manifests = load_all(TEST_FUNCTIONS_DIR)
+    resources = Resources(
+        database_url=clean_state.database_url,
+        redis_url=clean_state.redis_url,
+        pool_size=1,
+        consumers=consumers_of(manifests),
+    )
+    resources.open()
+    message = {"queue": "test-notes", "requestId": None}
+    resources.publish(
+        [
+            ("test-notes", {**message, "id": "m1", "payload": {"note": "one"}}),
+            ("test-notes", {**message, "id": "m2", "payload": {"note": "fail"}}),
+            ("test-notes", {**message, "id": "m3", "payload": {"note": "three"}}),
+        ]
+    )
+    resources.close()
+    env = {
+        "DATABASE_URL": clean_state.database_url,
+        "REDIS_URL": clean_state.redis_url,
+        "PORTICO_FUNCTIONS_DIR": str(TEST_FUNCTIONS_DIR),
+    }
+    worker = portico("worker", "note-taker", "--burst", env=env)
+    output, _ = worker.communicate(timeout=60)
+
+    assert worker.returncode == 0, output
+    assert count_writes(clean_state, "taken:one") == 1
+    assert count_writes(clean_state, "taken:three") == 1
+    assert "note-taker was told to fail" in output  # the failed job is logged, not lost silently
+
+
+def test_make_dev_from_an_empty_data_dir_starts_serves_stops_and_keeps_the_data():
+    data_dir = scratch_dir("portico-test-fresh-")
+    port = free_port()
+    stack = DevStack(data_dir, port)  # no DATABASE_URL/REDIS_URL: embedded servers
+    try:
+        stack.wait_ready()
+        banner = stack.text()
+        assert f"Send requests to http://127.0.0.1:{port}" in banner
+        assert "POST /claims" in banner and "alice-dev-key" in banner and "curl" in banner
+        with stack.client() as api:
+            created = api.post(
+                "/claims",
+                json={"policyId": "P-1001", "documentKey": "claims/2026/photo-1.jpg"},
+                headers={"apikey": "alice-dev-key"},
+            )
+        assert created.status_code == 201, stack.text()
+        claim_id = created.json()["claimId"]
+    finally:
+        exit_code = stack.stop()
+    assert exit_code == 0, stack.text()
+    assert (data_dir / "postgres" / "pgdata" / "PG_VERSION").exists()
+
+    again = DevStack(data_dir, port)
+    try:
+        again.wait_ready()
+        assert "none pending" in again.text()  # migrations already applied
+        with again.client() as api:
+            kept = api.get(f"/claims/{claim_id}", headers={"apikey": "alice-dev-key"})
+        assert kept.status_code == 200
+    finally:
+        assert again.stop() == 0, again.text()
+    leftovers = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True)
+    assert leftovers.stdout == "", "processes still running on the data dir after Ctrl-C"
+
+
+def test_migrate_and_seed_are_idempotent(clean_state):
+    from portico.migrate import migrate
+    from portico.seed import seed
+
+    functions_dir = Path(ROOT / "functions")
+    assert migrate(clean_state.database_url, functions_dir) == []
+    with psycopg.connect(clean_state.database_url) as conn:
+        conn.execute("UPDATE policies SET status = 'active' WHERE policy_id = 'P-1002'")
+    seed(clean_state.database_url, functions_dir)
+    seed(clean_state.database_url, functions_dir)
+    with psycopg.connect(clean_state.database_url) as conn:
+        policies = conn.execute(
+            "SELECT policy_id, owner, status FROM policies ORDER BY 1"
+        ).fetchall()
+    assert policies == [
+        ("P-1001", "alice", "active"),
+        ("P-1002", "alice", "inactive"),
+        ("P-2001", "bob", "active"),
+    ]
