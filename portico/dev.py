@@ -155,8 +155,9 @@ def run_dev(
         ).start()
         manager.loop()
         say(f"stopped; stopping Postgres and Redis (data kept in {data_dir})")
-        # Processes stopped by our own SIGTERM (Ctrl-C) exit -15/143: that is a clean stop.
-        return 0 if manager.returncode in (None, 0, -15, 143) else int(manager.returncode)
+        # honcho reports 130/143 when *it* got SIGINT/SIGTERM (Ctrl-C): that is a clean stop.
+        # Otherwise the code is that of the first process that exited on its own.
+        return 0 if manager.returncode in (None, 0, 130, 143) else int(manager.returncode)
 
 
 def _start(cleanup: ExitStack, server: EmbeddedPostgres | EmbeddedRedis) -> str:

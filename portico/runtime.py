@@ -198,8 +198,13 @@ def schema_failures(validator: Draft202012Validator, body: Any) -> list[dict[str
 
 def describe(error: ValidationError) -> list[dict[str, str]]:
     at = ".".join(str(part) for part in error.absolute_path)
-    if error.validator == "required" and isinstance(error.instance, dict):
-        missing = [name for name in error.validator_value if name not in error.instance]
+    required = error.validator_value
+    if (
+        error.validator == "required"
+        and isinstance(error.instance, dict)
+        and isinstance(required, list)
+    ):
+        missing = [name for name in required if name not in error.instance]
         return [{"field": join(at, name), "message": "is required"} for name in missing]
     return [{"field": at or "(body)", "message": error.message}]
 

@@ -19,5 +19,5 @@ def seed(database_url: str, functions_dir: Path) -> list[Path]:
     files = seed_files(functions_dir)
     with psycopg.connect(database_url) as conn:
         for path in files:
-            conn.execute(path.read_text())  # type: ignore[call-overload]
+            conn.execute(path.read_text())
     return files

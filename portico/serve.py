@@ -8,6 +8,7 @@ load balancer stops sending traffic), then stops accepting, lets in-flight reque
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from typing import Any
 
@@ -74,11 +75,14 @@ class FunctionServer(BaseApplication):  # type: ignore[misc]
             # Heartbeat timeout of the worker process, not of a request: requests are bounded by
             # the deadline in the runtime.
             "timeout": max(30, spec.timeout_seconds + 10),
-            "graceful_timeout": self.settings.drain_seconds + spec.timeout_seconds + 5,
+            "graceful_timeout": math.ceil(self.settings.drain_seconds) + spec.timeout_seconds + 5,
             "keepalive": 75,  # longer than the gateway's idle upstream keep-alive
             "proc_name": f"portico-{self.manifest.name}",
             "logconfig_dict": logging_config(self.settings.log_level, self.manifest.name),
-            "accesslog": None,
+            "accesslog": None,  # the runtime logs each request as JSON with its request id
+            # gunicorn's control socket has one default path per user: several functions on one
+            # machine would fight over it, and nothing here uses it.
+            "control_socket_disable": True,
         }
         for key, value in options.items():
             self.cfg.set(key, value)

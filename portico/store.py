@@ -6,9 +6,8 @@ returns normally; rows come back as dicts.
 
 from __future__ import annotations
 
-from typing import Any
-
-from psycopg.abc import Params, Query
+from psycopg import Cursor
+from psycopg.abc import Params, QueryNoTemplate
 from psycopg.rows import DictRow
 
 from portico.transaction import Transaction
@@ -19,17 +18,17 @@ class Store:
         self.name = name
         self._tx = transaction
 
-    def one(self, sql: Query, params: Params | None = None) -> DictRow | None:
+    def one(self, sql: QueryNoTemplate, params: Params | None = None) -> DictRow | None:
         """The first row of the result, or None."""
         return self._run(sql, params).fetchone()
 
-    def all(self, sql: Query, params: Params | None = None) -> list[DictRow]:
+    def all(self, sql: QueryNoTemplate, params: Params | None = None) -> list[DictRow]:
         return self._run(sql, params).fetchall()
 
-    def execute(self, sql: Query, params: Params | None = None) -> int:
+    def execute(self, sql: QueryNoTemplate, params: Params | None = None) -> int:
         """Run a statement; returns the number of rows it affected."""
         return self._run(sql, params).rowcount
 
-    def _run(self, sql: Query, params: Params | None) -> Any:
+    def _run(self, sql: QueryNoTemplate, params: Params | None) -> Cursor[DictRow]:
         self._tx.check_deadline()
         return self._tx.connection().execute(sql, params)

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-from portico.manifest import load_all
 
 from portico.embedded import free_port
+from portico.manifest import load_all
 from portico.resources import Resources, consumers_of
 from tests.conftest import ROOT, TEST_FUNCTIONS_DIR, Services, scratch_dir
 from tests.integration.devstack import DevStack

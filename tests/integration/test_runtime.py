@@ -7,16 +7,17 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import psycopg
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from portico.manifest import load_all
 
 from portico import headers
 from portico.logs import configure_logging
+from portico.manifest import load_all
 from portico.resources import Resources, consumers_of
 from portico.runtime import create_app
 from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, Services
@@ -56,15 +57,15 @@ def app_for(clean_state: Services) -> Iterator[Callable[[str], FlaskClient]]:
 
 def rows(services: Services, sql: str) -> list[tuple[object, ...]]:
     with psycopg.connect(services.database_url) as conn:
-        return conn.execute(sql).fetchall()  # type: ignore[call-overload, no-any-return]
+        return conn.execute(sql).fetchall()
 
 
 def queued(services: Services, queue: str) -> list[dict[str, object]]:
     """The messages waiting on an RQ queue, decoded from the job hashes (JSON, not pickle)."""
     r = redis.Redis.from_url(services.redis_url)
     messages = []
-    for job_id in r.lrange(f"rq:queue:{queue}", 0, -1):
-        data = r.hget(f"rq:job:{job_id.decode()}", "data")
+    for job_id in cast(list[bytes], r.lrange(f"rq:queue:{queue}", 0, -1)):
+        data = cast(bytes | None, r.hget(f"rq:job:{job_id.decode()}", "data"))
         assert data is not None
         func, _instance, args, _kwargs = json.loads(zlib.decompress(data))  # RQ compresses
         assert func == "portico.worker.handle_message"
