@@ -510,7 +510,10 @@ class EmbeddedRedis:
     @property
     def port(self) -> int:
         if self._port is None:
-            self._port = _choose_port(self._data_dir)
+            recorded = _read_recorded_port(self._data_dir)
+            # A server already running on this data dir keeps its port (so stop() reaches it).
+            running = recorded is not None and self._live_pid() is not None
+            self._port = recorded if running and recorded else _choose_port(self._data_dir)
         return self._port
 
     @property

@@ -267,6 +267,18 @@ def test_redis_running_server_is_reused(data_dir: Path, embedded_redis: Embedded
     assert int((data_dir / "redis.pid").read_text()) == pid
 
 
+def test_redis_running_server_is_stopped_by_a_fresh_handle(
+    data_dir: Path, embedded_redis: EmbeddedRedis
+) -> None:
+    embedded_redis.start()
+    pid = int((data_dir / "redis.pid").read_text())
+
+    EmbeddedRedis(data_dir).stop()  # e.g. a later `portico dev` after a crash
+
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    assert not embedded_redis.is_running()
+
+
 def test_redis_not_durable_forgets_on_restart(data_dir: Path, redis_server: Path) -> None:
     server = EmbeddedRedis(data_dir, port=free_port(), durable=False)
     try:
