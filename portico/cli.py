@@ -125,15 +125,22 @@ def serve(name: str | None, host: str, port: int, functions_dir: Path) -> None:
 @main.command()
 @click.argument("name", required=False)
 @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port", type=int, default=8080, show_default=True, help="Port of /healthz, /readyz, /metrics."
+)
+@click.option("--no-health", is_flag=True, help="Serve no health endpoints.")
 @functions_option
-def worker(name: str | None, burst: bool, functions_dir: Path) -> None:
+def worker(
+    name: str | None, burst: bool, host: str, port: int, no_health: bool, functions_dir: Path
+) -> None:
     """Run one queue function (NAME or PORTICO_FUNCTION) as an RQ worker."""
     from portico.worker import run_worker
 
     manifest, settings = one_function(functions_dir, name)
     if manifest.trigger is None:
         raise click.UsageError(f"{manifest.name} is an HTTP function: use `portico serve`")
-    run_worker(manifest, settings, burst=burst)
+    run_worker(manifest, settings, burst=burst, host=host, port=None if no_health else port)
 
 
 @main.command()

@@ -37,7 +37,7 @@ T = TypeVar("T")
 class Service:
     name: str
     command: list[str]
-    ready_url: str | None  # polled until it answers 200; None for workers
+    ready_url: str  # polled until it answers 200
 
 
 def say(message: str) -> None:
@@ -60,17 +60,12 @@ def plan_services(manifests: list[Manifest], gateway_port: int) -> list[Service]
     services: list[Service] = []
     upstream_args: list[str] = []
     for m in manifests:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        command = portico_command("serve" if m.is_http else "worker", m.name, "--port", str(port))
+        services.append(Service(m.name, command, f"{url}/readyz"))
         if m.is_http:
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            services.append(
-                Service(
-                    m.name, portico_command("serve", m.name, "--port", str(port)), f"{url}/readyz"
-                )
-            )
             upstream_args += ["--upstream", f"{m.name}={url}"]
-        else:
-            services.append(Service(m.name, portico_command("worker", m.name), None))
     gateway = portico_command("gateway", "--port", str(gateway_port), *upstream_args)
     services.append(Service("gateway", gateway, f"http://127.0.0.1:{gateway_port}/healthz"))
     return services
@@ -78,12 +73,12 @@ def plan_services(manifests: list[Manifest], gateway_port: int) -> list[Service]
 
 def wait_until_ready(services: list[Service], on_ready: Callable[[], None]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-    pending = [s for s in services if s.ready_url]
+    pending = list(services)
     with httpx.Client(timeout=1.0) as client:
         while pending and time.monotonic() < deadline:
             for service in list(pending):
                 try:
-                    if client.get(service.ready_url or "").status_code == 200:
+                    if client.get(service.ready_url).status_code == 200:
                         pending.remove(service)
                 except httpx.HTTPError:
                     pass

@@ -22,12 +22,12 @@ import psycopg
 from flask import Flask, Response, g, request
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.exceptions import HTTPException
 
 from portico import headers, metrics, problems
 from portico.contract import Caller, Request, to_response
 from portico.handler import Invoker
+from portico.health import add_health_routes, json_response
 from portico.logs import new_request_id, request_id_var
 from portico.manifest import Api, Manifest
 from portico.resources import Resources
@@ -75,9 +75,7 @@ def create_app(manifest: Manifest, resources: Resources) -> Flask:
         view_func=lambda **params: invoke(state, params),
         methods=[api.route.method],
     )
-    app.add_url_rule("/healthz", "healthz", lambda: json_response({"status": "alive"}))
-    app.add_url_rule("/readyz", "readyz", lambda: readiness(state))
-    app.add_url_rule("/metrics", "metrics", prometheus_metrics)
+    add_health_routes(app, state.draining, resources.is_ready)
     app.before_request(start_request)
     app.after_request(lambda response: finish_request(state, response))
     app.register_error_handler(HTTPException, http_error)
@@ -223,22 +221,6 @@ def authenticated_caller(api: Api) -> Caller | None:
             "the gateway"
         )
     return None
-
-
-def readiness(state: FunctionState) -> Response:
-    if state.draining.is_set():
-        return json_response({"status": "draining"}, 503)
-    if not state.resources.is_ready():
-        return json_response({"status": "unavailable"}, 503)
-    return json_response({"status": "ready"})
-
-
-def prometheus_metrics() -> Response:
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
-
-
-def json_response(body: Any, status: int = 200, mimetype: str = "application/json") -> Response:
-    return Response(json.dumps(body, default=str), status=status, mimetype=mimetype)
 
 
 def problem_response(problem: problems.Problem) -> Response:

@@ -1,7 +1,8 @@
 """Queue-triggered functions: an RQ worker that runs the manifest's handler per message.
 
 Each job runs in one transaction like an HTTP invocation, with the function's timeout as the
-job timeout. SIGTERM is RQ's warm shutdown: the current job finishes, then the worker exits.
+job timeout. SIGTERM is RQ's warm shutdown: /readyz fails, the current job finishes, then the
+worker exits. A small HTTP server beside it answers /healthz, /readyz and /metrics.
 """
 
 from __future__ import annotations
@@ -9,17 +10,22 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Mapping
+from types import FrameType
 from typing import Any
 
+from flask import Flask
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
+from werkzeug.serving import make_server
 
 from portico import metrics
 from portico.config import Settings
 from portico.contract import Message
 from portico.handler import Invoker
+from portico.health import add_health_routes
 from portico.logs import configure_logging, request_id_var
 from portico.manifest import Manifest, load_all
 from portico.resources import Resources, consumers_of
@@ -53,7 +59,32 @@ def handle_message(message: Mapping[str, Any]) -> Any:
         request_id_var.reset(token)
 
 
-def run_worker(manifest: Manifest, settings: Settings, *, burst: bool = False) -> None:
+class DrainingWorker(SimpleWorker):
+    """RQ's in-process worker (no fork per job: the pool stays warm) that reports draining."""
+
+    draining = threading.Event()
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.draining.set()
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+
+def serve_health(name: str, resources: Resources, host: str, port: int) -> None:
+    app = Flask(f"{name}-health")
+    add_health_routes(app, DrainingWorker.draining, resources.is_ready)
+    server = make_server(host, port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+
+
+def run_worker(
+    manifest: Manifest,
+    settings: Settings,
+    *,
+    burst: bool = False,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+) -> None:
+    """Work the function's queue; with a port, also serve the health endpoints there."""
     global _invoker
     if manifest.trigger is None:
         raise ValueError(f"{manifest.name} is an HTTP function; serve it with `portico serve`")
@@ -67,7 +98,9 @@ def run_worker(manifest: Manifest, settings: Settings, *, burst: bool = False) -
     )
     resources.open()
     _invoker = Invoker(manifest, resources)
-    worker = SimpleWorker(
+    if port is not None:
+        serve_health(manifest.name, resources, host, port)
+    worker = DrainingWorker(
         [manifest.trigger.queue],
         name=f"{manifest.name}.{socket.gethostname()}.{os.getpid()}",
         connection=resources.redis,

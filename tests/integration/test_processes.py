@@ -14,9 +14,12 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import redis
+from rq.registry import FailedJobRegistry
 
 from portico.embedded import free_port
 from portico.manifest import load_all
+from portico.queue import job_id
 from portico.resources import Resources, consumers_of
 from tests.conftest import ROOT, TEST_FUNCTIONS_DIR, Services, scratch_dir
 from tests.integration.devstack import DevStack
@@ -91,36 +94,65 @@ def test_sigterm_fails_readiness_finishes_in_flight_requests_then_exits(clean_st
         httpx.get(f"{base}/healthz", timeout=1)
 
 
-def test_worker_runs_queued_messages_in_a_transaction_each(clean_state):
-    manifests = load_all(TEST_FUNCTIONS_DIR)
+def publish_notes(services: Services, *payloads: dict[str, object]) -> None:
     resources = Resources(
-        database_url=clean_state.database_url,
-        redis_url=clean_state.redis_url,
+        database_url=services.database_url,
+        redis_url=services.redis_url,
         pool_size=1,
-        consumers=consumers_of(manifests),
+        consumers=consumers_of(load_all(TEST_FUNCTIONS_DIR)),
     )
     resources.open()
-    message = {"queue": "test-notes", "requestId": None}
     resources.publish(
-        [
-            ("test-notes", {**message, "id": "m1", "payload": {"note": "one"}}),
-            ("test-notes", {**message, "id": "m2", "payload": {"note": "fail"}}),
-            ("test-notes", {**message, "id": "m3", "payload": {"note": "three"}}),
-        ]
+        ("test-notes", {"id": f"m{i}", "queue": "test-notes", "payload": p, "requestId": None})
+        for i, p in enumerate(payloads)
     )
     resources.close()
+
+
+def test_worker_runs_queued_messages_in_a_transaction_each(clean_state):
+    publish_notes(clean_state, {"note": "one"}, {"note": "fail"}, {"note": "three"})
     env = {
         "DATABASE_URL": clean_state.database_url,
         "REDIS_URL": clean_state.redis_url,
         "PORTICO_FUNCTIONS_DIR": str(TEST_FUNCTIONS_DIR),
     }
-    worker = portico("worker", "note-taker", "--burst", env=env)
+    worker = portico("worker", "note-taker", "--burst", "--no-health", env=env)
     output, _ = worker.communicate(timeout=60)
 
     assert worker.returncode == 0, output
     assert count_writes(clean_state, "taken:one") == 1
     assert count_writes(clean_state, "taken:three") == 1
     assert "note-taker was told to fail" in output  # the failed job is logged, not lost silently
+    failed = FailedJobRegistry("test-notes", connection=redis.Redis.from_url(clean_state.redis_url))
+    assert failed.get_job_ids() == [job_id("m1")]
+
+
+def test_worker_serves_health_and_finishes_its_job_on_sigterm(clean_state):
+    publish_notes(clean_state, {"note": "slow", "sleep": 2})
+    port = free_port()
+    env = {
+        "DATABASE_URL": clean_state.database_url,
+        "REDIS_URL": clean_state.redis_url,
+        "PORTICO_FUNCTIONS_DIR": str(TEST_FUNCTIONS_DIR),
+    }
+    worker = portico("worker", "note-taker", "--port", str(port), env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{base}/readyz")
+        assert httpx.get(f"{base}/healthz").json() == {"status": "alive"}
+        assert "# TYPE portico_jobs_total counter" in httpx.get(f"{base}/metrics").text
+        time.sleep(0.5)  # the job (2 s) is under way
+        worker.send_signal(signal.SIGTERM)
+        wait_for(f"{base}/readyz", status=503, timeout=1)
+        assert count_writes(clean_state, "taken:slow") == 0  # still working on it
+        exit_code = worker.wait(timeout=15)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    output = worker.stdout.read() if worker.stdout else ""
+
+    assert exit_code == 0, output
+    assert count_writes(clean_state, "taken:slow") == 1, output
 
 
 def test_make_dev_from_an_empty_data_dir_starts_serves_stops_and_keeps_the_data():

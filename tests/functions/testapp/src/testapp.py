@@ -33,6 +33,7 @@ def echo(request: Request, ctx: Context) -> dict[str, Any]:
 def take_note(message: Message, ctx: Context) -> dict[str, Any]:
     if message.payload.get("note") == "fail":
         raise RuntimeError("note-taker was told to fail")
+    time.sleep(message.payload.get("sleep", 0))
     ctx.test_store.execute(
         "INSERT INTO test_writes (note) VALUES (%s)", (f"taken:{message.payload['note']}",)
     )

@@ -1,0 +1,32 @@
+"""/healthz, /readyz and /metrics: served by every function process, HTTP or worker."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+
+def json_response(body: Any, status: int = 200, mimetype: str = "application/json") -> Response:
+    return Response(json.dumps(body, default=str), status=status, mimetype=mimetype)
+
+
+def add_health_routes(app: Flask, draining: threading.Event, is_ready: Callable[[], bool]) -> None:
+    """Alive while the process runs; ready while not draining and its backends answer."""
+
+    def readiness() -> Response:
+        if draining.is_set():
+            return json_response({"status": "draining"}, 503)
+        if not is_ready():
+            return json_response({"status": "unavailable"}, 503)
+        return json_response({"status": "ready"})
+
+    app.add_url_rule("/healthz", "healthz", lambda: json_response({"status": "alive"}))
+    app.add_url_rule("/readyz", "readyz", readiness)
+    app.add_url_rule(
+        "/metrics", "metrics", lambda: Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    )
