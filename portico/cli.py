@@ -146,6 +146,22 @@ def worker(
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port", type=int, default=8080, show_default=True, help="Port of /healthz, /readyz, /metrics."
+)
+@functions_option
+def relay(host: str, port: int, functions_dir: Path) -> None:
+    """Deliver the outbox to Redis and keep the queues healthy (retries, abandoned jobs).
+
+    Always on, even when every worker is scaled to zero; several may run.
+    """
+    from portico.relay import run_relay
+
+    run_relay(settings_for(functions_dir), host=host, port=port)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="PORTICO_GATEWAY_PORT", default=8080, show_default=True, type=int)
 @click.option(
     "--upstream",

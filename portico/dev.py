@@ -66,6 +66,14 @@ def plan_services(manifests: list[Manifest], gateway_port: int) -> list[Service]
         services.append(Service(m.name, command, f"{url}/readyz"))
         if m.is_http:
             upstream_args += ["--upstream", f"{m.name}={url}"]
+    relay_port = free_port()
+    services.append(
+        Service(
+            "relay",
+            portico_command("relay", "--port", str(relay_port)),
+            f"http://127.0.0.1:{relay_port}/readyz",
+        )
+    )
     gateway = portico_command("gateway", "--port", str(gateway_port), *upstream_args)
     services.append(Service("gateway", gateway, f"http://127.0.0.1:{gateway_port}/healthz"))
     return services

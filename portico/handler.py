@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from portico import outbox
 from portico.contract import Context
 from portico.manifest import Manifest
 from portico.queue import Queue
@@ -74,9 +75,10 @@ class Invoker:
         except BaseException:
             self._rollback(tx)
             raise
+        else:
+            self._deliver(tx)
         finally:
             tx.release()
-        self._publish(tx)
         return result
 
     def _bindings(self, tx: Transaction) -> dict[str, Store | Queue]:
@@ -92,10 +94,14 @@ class Invoker:
         except Exception:  # the original exception matters more than a failed rollback
             log.warning("rollback failed", exc_info=True)
 
-    def _publish(self, tx: Transaction) -> None:
+    def _deliver(self, tx: Transaction) -> None:
+        """The outbox fast path: push the committed messages now and delete their rows. If
+        anything fails here the rows stay, and the relay delivers them."""
+        if not tx.pending_messages:
+            return
+        ids = [str(message["id"]) for _, message in tx.pending_messages]
         try:
-            self.resources.publish(tx.pending_messages)
-        except Exception:
-            # The transaction has committed; the transactional outbox closes this gap.
-            ids = [message["id"] for _, message in tx.pending_messages]
-            log.exception("committed, but enqueueing messages %s failed", ids)
+            outbox.push(self.resources.redis, tx.pending_messages, self.resources.consumers)
+            tx.after_commit(lambda conn: outbox.delete(conn, ids))
+        except Exception as exc:
+            log.warning("messages %s left in the outbox for the relay: %s", ids, exc)

@@ -9,10 +9,22 @@ from typing import Any
 
 from flask import Flask, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.serving import make_server
 
 
 def json_response(body: Any, status: int = 200, mimetype: str = "application/json") -> Response:
     return Response(json.dumps(body, default=str), status=status, mimetype=mimetype)
+
+
+def serve_health(
+    name: str, draining: threading.Event, is_ready: Callable[[], bool], host: str, port: int
+) -> None:
+    """The health endpoints of a process that is not a web app (a worker, the relay), served
+    from a background thread."""
+    app = Flask(f"{name}-health")
+    add_health_routes(app, draining, is_ready)
+    server = make_server(host, port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
 
 
 def add_health_routes(app: Flask, draining: threading.Event, is_ready: Callable[[], bool]) -> None:

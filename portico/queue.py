@@ -1,45 +1,18 @@
-"""The `queue` binding and the RQ side of publishing.
+"""The `queue` binding: what a handler's `ctx.<name>_queue.publish(...)` does.
 
-`publish()` inside a handler only records the message; it is enqueued after the invocation's
-transaction commits, so a rolled-back request never queues work. Messages travel as JSON
-(RQ's JSONSerializer, never pickle) to the job function `portico.worker.handle_message`, with
-the consumer's timeout and retries taken from its manifest.
+The message is written to the outbox in the invocation's transaction (see portico.outbox), so
+a rolled-back request never queues work and a committed one never loses its messages.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-import redis
-from rq import Queue as RQQueue
-from rq import Retry
-from rq.serializers import JSONSerializer
-
+from portico import outbox
 from portico.logs import request_id_var
 from portico.transaction import Transaction
-
-JOB_FUNCTION = "portico.worker.handle_message"
-RQ_QUEUE_KEY_PREFIX = "rq:queue:"  # what KEDA watches: the list rq:queue:<name>
-
-
-def job_id(message_id: str) -> str:
-    """Deterministic, so a message enqueued twice is one job."""
-    return f"msg-{message_id}"
-
-
-@dataclass(frozen=True)
-class Consumer:
-    """How the worker consuming a queue wants its jobs run (from its manifest)."""
-
-    timeout_seconds: int = 180
-    retries: int = 3
-
-    def retry_intervals(self) -> list[int]:
-        # Exponential backoff: 1 s, 2 s, 4 s ... capped at a minute.
-        return [min(60, 2**attempt) for attempt in range(self.retries)]
 
 
 class Queue:
@@ -55,24 +28,6 @@ class Queue:
             "payload": dict(payload),
             "requestId": request_id_var.get(),
         }
-        self._tx.publish(self.name, message)
+        outbox.write(self._tx.connection(), self.name, message)
+        self._tx.pending_messages.append((self.name, message))
         return str(message["id"])
-
-
-def enqueue(
-    connection: redis.Redis, queue: str, message: Mapping[str, Any], consumer: Consumer
-) -> None:
-    rq_queue = RQQueue(queue, connection=connection, serializer=JSONSerializer)
-    retry = (
-        Retry(max=consumer.retries, interval=consumer.retry_intervals())
-        if consumer.retries
-        else None
-    )
-    rq_queue.enqueue(
-        JOB_FUNCTION,
-        dict(message),
-        job_id=job_id(str(message["id"])),
-        job_timeout=consumer.timeout_seconds,
-        retry=retry,
-        failure_ttl=7 * 24 * 3600,
-    )

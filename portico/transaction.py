@@ -1,5 +1,5 @@
 """One invocation's unit of work: at most one Postgres transaction, bounded by a deadline,
-and the queue messages that may only leave once that transaction has committed.
+and the queue messages it wrote to the outbox, to push once that transaction has committed.
 
 The handler runs in one thread while the request thread waits on the deadline; if the
 deadline passes first, ``expire()`` cancels the running statement and marks the unit so it
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import psycopg
@@ -65,15 +65,18 @@ class Transaction:
             conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(remaining_ms),))
         return self._conn
 
-    def publish(self, queue: str, message: Mapping[str, Any]) -> None:
-        self.check_deadline()
-        self.pending_messages.append((queue, message))
-
     def commit(self) -> None:
         with self._lock:
             self.check_deadline()
             self._committing = True
         if self._conn is not None:
+            self._conn.commit()
+
+    def after_commit(self, statements: Callable[[Connection], None]) -> None:
+        """Run follow-up statements in a new transaction on the same connection (the deadline
+        no longer applies: the invocation's work is already committed)."""
+        if self._conn is not None:
+            statements(self._conn)
             self._conn.commit()
 
     def rollback(self) -> None:

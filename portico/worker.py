@@ -16,21 +16,23 @@ from collections.abc import Mapping
 from types import FrameType
 from typing import Any
 
-from flask import Flask
 from rq import SimpleWorker
+from rq.job import Job
 from rq.serializers import JSONSerializer
-from werkzeug.serving import make_server
 
 from portico import metrics
 from portico.config import Settings
 from portico.contract import Message
 from portico.handler import Invoker
-from portico.health import add_health_routes
+from portico.health import serve_health
 from portico.logs import configure_logging, request_id_var
 from portico.manifest import Manifest, load_all
 from portico.resources import Resources, consumers_of
+from portico.transaction import Transaction
 
 log = logging.getLogger("portico.worker")
+
+ABANDONED_JOB_GRACE_SECONDS = int(os.environ.get("PORTICO_ABANDONED_JOB_GRACE_SECONDS", "15"))
 
 # The worker function this process serves; RQ calls handle_message by its import path.
 _invoker: Invoker | None = None
@@ -51,6 +53,12 @@ def handle_message(message: Mapping[str, Any]) -> Any:
     outcome = "failed"
     try:
         tx = _invoker.begin(time.monotonic() + manifest.function.timeout_seconds)
+        if not claim_message(tx, manifest.name, msg.id):
+            tx.rollback()
+            tx.release()
+            outcome = "duplicate"
+            log.info("message %s was already processed; skipped", msg.id)
+            return {"duplicate": msg.id}
         result = _invoker.run(tx, msg, msg.request_id or msg.id)
         outcome = "succeeded"
         return result
@@ -64,16 +72,27 @@ class DrainingWorker(SimpleWorker):
 
     draining = threading.Event()
 
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        # How long a started job may go without news before the relay's maintenance calls it
+        # abandoned (worker killed) and retries it. The job itself dies at its timeout, so a
+        # short margin is enough; RQ's default adds a minute.
+        return int(job.timeout or 180) + ABANDONED_JOB_GRACE_SECONDS
+
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.draining.set()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
 
 
-def serve_health(name: str, resources: Resources, host: str, port: int) -> None:
-    app = Flask(f"{name}-health")
-    add_health_routes(app, DrainingWorker.draining, resources.is_ready)
-    server = make_server(host, port, app, threaded=True)
-    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+def claim_message(tx: Transaction, consumer: str, message_id: str) -> bool:
+    """Record the message as processed, in the job's own transaction: the record commits only
+    with the handler's effects. False if it was already processed. A concurrent duplicate
+    waits on the primary key until this transaction ends, then sees the row."""
+    inserted = tx.connection().execute(
+        "INSERT INTO portico_processed_messages (consumer, message_id) VALUES (%s, %s)"
+        " ON CONFLICT DO NOTHING",
+        (consumer, message_id),
+    )
+    return inserted.rowcount == 1
 
 
 def run_worker(
@@ -99,7 +118,7 @@ def run_worker(
     resources.open()
     _invoker = Invoker(manifest, resources)
     if port is not None:
-        serve_health(manifest.name, resources, host, port)
+        serve_health(manifest.name, DrainingWorker.draining, resources.is_ready, host, port)
     worker = DrainingWorker(
         [manifest.trigger.queue],
         name=f"{manifest.name}.{socket.gethostname()}.{os.getpid()}",

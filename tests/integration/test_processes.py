@@ -17,9 +17,10 @@ import pytest
 import redis
 from rq.registry import FailedJobRegistry
 
+from portico import outbox
 from portico.embedded import free_port
+from portico.jobs import job_id
 from portico.manifest import load_all
-from portico.queue import job_id
 from portico.resources import Resources, consumers_of
 from tests.conftest import ROOT, TEST_FUNCTIONS_DIR, Services, scratch_dir
 from tests.integration.devstack import DevStack
@@ -102,9 +103,13 @@ def publish_notes(services: Services, *payloads: dict[str, object]) -> None:
         consumers=consumers_of(load_all(TEST_FUNCTIONS_DIR)),
     )
     resources.open()
-    resources.publish(
-        ("test-notes", {"id": f"m{i}", "queue": "test-notes", "payload": p, "requestId": None})
-        for i, p in enumerate(payloads)
+    outbox.push(
+        resources.redis,
+        [
+            ("test-notes", {"id": f"m{i}", "queue": "test-notes", "payload": p, "requestId": None})
+            for i, p in enumerate(payloads)
+        ],
+        resources.consumers,
     )
     resources.close()
 

@@ -6,9 +6,9 @@ from jsonschema import Draft202012Validator
 from portico import NotFound, Response
 from portico.consumers import DEV_CONSUMERS, by_api_key
 from portico.contract import Context, to_response
+from portico.jobs import Consumer, job_id
 from portico.migrate import yoyo_url
 from portico.problems import Problem, Unprocessable
-from portico.queue import Consumer, job_id
 from portico.runtime import flask_rule, schema_failures
 
 
