@@ -181,6 +181,7 @@ def test_a_problem_raised_by_the_handler_rolls_back_and_queues_nothing(app_for, 
     assert response.get_json()["detail"] == "this write conflicts with another"
     assert rows(clean_state, "SELECT count(*) FROM test_writes") == [(0,)]
     assert queued(clean_state, "test-notes") == []
+    assert rows(clean_state, "SELECT count(*) FROM portico_outbox") == [(0,)]
 
 
 def test_an_unhandled_exception_is_500_without_a_trace_and_logged_with_it(
@@ -222,6 +223,7 @@ def test_handler_past_its_timeout_gets_504_promptly_and_its_write_is_rolled_back
     time.sleep(2.5)  # let the abandoned handler reach its commit, which must be refused
     assert rows(clean_state, "SELECT count(*) FROM test_writes") == [(0,)]
     assert queued(clean_state, "test-notes") == []
+    assert rows(clean_state, "SELECT count(*) FROM portico_outbox") == [(0,)]
 
 
 def test_a_statement_past_the_deadline_is_cancelled(app_for, clean_state):
