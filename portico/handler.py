@@ -8,8 +8,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from portico import outbox
-from portico.contract import Context
+from portico import idempotency, outbox
+from portico.contract import Context, to_response
 from portico.manifest import Manifest
 from portico.queue import Queue
 from portico.resources import Resources
@@ -67,10 +67,24 @@ class Invoker:
     def begin(self, deadline: float) -> Transaction:
         return Transaction(self.resources.pool, deadline)
 
-    def run(self, tx: Transaction, event: Any, request_id: str) -> Any:
+    def run(
+        self,
+        tx: Transaction,
+        event: Any,
+        request_id: str,
+        idempotent: idempotency.IdempotentRequest | None = None,
+    ) -> Any:
         ctx = Context(self.manifest.name, request_id, tx.deadline, self._bindings(tx))
         try:
+            if idempotent is not None:
+                stored = idempotency.lookup(tx.connection(), idempotent)
+                if stored is not None:
+                    tx.rollback()  # nothing to do but let go of the key's lock
+                    return stored
             result = self.handler(event, ctx)
+            if idempotent is not None:
+                result = to_response(result)
+                idempotency.record(tx.connection(), idempotent, result)
             tx.commit()
         except BaseException:
             self._rollback(tx)

@@ -10,3 +10,5 @@ LOCATION = "Location"
 
 # Headers a client must never be able to set for itself: the gateway strips them.
 GATEWAY_ASSERTED = (CONSUMER_USERNAME, CONSUMER_ID, "X-Consumer-Custom-ID", "X-Anonymous-Consumer")
+IDEMPOTENCY_KEY = "Idempotency-Key"  # IETF httpapi draft: an sf-string, quoted (bare accepted)
+IDEMPOTENT_REPLAYED = "Idempotent-Replayed"  # "true" on a replayed response

@@ -775,7 +775,10 @@ def _cache(api: _Section, route: Route | None) -> Cache | None:
 def _idempotency(api: _Section, route: Route | None) -> Idempotency | None:
     name = "idempotency"
     why = "GET requests are safe to repeat already"
-    if name not in api.values or api.misplaced(name, route, _STATE_CHANGING_METHODS, why):
+    if name not in api.values:
+        # On by default where a retry would otherwise create a second resource.
+        return Idempotency(_DEFAULT_RETENTION_HOURS) if route and route.method == "POST" else None
+    if api.misplaced(name, route, _STATE_CHANGING_METHODS, why):
         return None
     value = api.values[name]
     if isinstance(value, bool):

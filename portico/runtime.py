@@ -24,7 +24,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from portico import headers, metrics, problems
+from portico import headers, idempotency, metrics, problems
 from portico.contract import Caller, Request, to_response
 from portico.handler import Invoker
 from portico.health import add_health_routes, json_response
@@ -122,7 +122,7 @@ def invoke(state: FunctionState, path_params: dict[str, str]) -> Response:
             headers=dict(request.headers),
             request_id=g.request_id,
         )
-        result = run_with_deadline(state, event)
+        result = run_with_deadline(state, event, idempotent_request(state.api, event))
     finally:
         in_flight.dec()
     response = to_response(result)
@@ -135,11 +135,27 @@ def invoke(state: FunctionState, path_params: dict[str, str]) -> Response:
     return out
 
 
-def run_with_deadline(state: FunctionState, event: Request) -> Any:
+def idempotent_request(api: Api, event: Request) -> idempotency.IdempotentRequest | None:
+    value = request.headers.get(headers.IDEMPOTENCY_KEY)
+    if api.idempotency is None or value is None:
+        return None
+    return idempotency.IdempotentRequest(
+        consumer=event.caller.username if event.caller else "",
+        key=idempotency.parse_key(value),
+        fingerprint=idempotency.fingerprint(request.method, request.path, event.body),
+        retention_hours=api.idempotency.retention_hours,
+    )
+
+
+def run_with_deadline(
+    state: FunctionState, event: Request, idempotent: idempotency.IdempotentRequest | None
+) -> Any:
     deadline = time.monotonic() + state.manifest.function.timeout_seconds
     tx = state.invoker.begin(deadline)
     context = contextvars.copy_context()
-    future = state.executor.submit(context.run, state.invoker.run, tx, event, g.request_id)
+    future = state.executor.submit(
+        context.run, state.invoker.run, tx, event, g.request_id, idempotent
+    )
     try:
         return future.result(timeout=max(0.0, tx.remaining()))
     except FutureTimeout:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 import pytest
@@ -32,7 +32,7 @@ def outbox_rows(services: Services) -> list[str]:
 
 
 def queue_length(redis_url: str, queue: str = "test-notes") -> int:
-    return cast(int, redis.Redis.from_url(redis_url).llen(f"rq:queue:{queue}"))
+    return redis.Redis.from_url(redis_url).llen(f"rq:queue:{queue}")
 
 
 def resources_for(database_url: str, redis_url: str) -> Resources:

@@ -101,7 +101,7 @@ def test_founding_example_loads_exactly_as_written(tmp_path: Path) -> None:
         rate_limit=None,
         cache=None,
         max_body_bytes=1048576,
-        idempotency=None,
+        idempotency=Idempotency(24),  # on by default for POST
         cors=None,
     )
     assert manifest.trigger is None
@@ -181,6 +181,8 @@ resources:
         (["idempotency: true"], "POST /claims", "idempotency", Idempotency(24)),
         (["idempotency: {}"], "DELETE /claims/{id}", "idempotency", Idempotency(24)),
         (["idempotency: false"], "POST /claims", "idempotency", None),
+        ([], "POST /claims", "idempotency", Idempotency(24)),
+        ([], "PUT /claims/{id}", "idempotency", None),
         (["cors: {allow_origins: ['*'], max_age_seconds: 0}"], "GET /", "cors", Cors(("*",), 0)),
         (["rate_limit: {per_minute: 100}"], "GET /", "rate_limit", RateLimit(None, 100, None)),
     ],
