@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -28,8 +29,7 @@ def functions_option(f: click.decorators.FC) -> click.decorators.FC:
 
 
 def settings_for(functions_dir: Path) -> Settings:
-    os.environ["PORTICO_FUNCTIONS_DIR"] = str(functions_dir.resolve())
-    return settings_from_env()
+    return settings_from_env({**os.environ, "PORTICO_FUNCTIONS_DIR": str(functions_dir.resolve())})
 
 
 def manifests_or_exit(functions_dir: Path) -> list[Manifest]:
@@ -158,6 +158,75 @@ def relay(host: str, port: int, functions_dir: Path) -> None:
     from portico.relay import run_relay
 
     run_relay(settings_for(functions_dir), host=host, port=port)
+
+
+@main.group()
+def dlq() -> None:
+    """Dead letters: queue messages whose jobs failed after all their retries."""
+
+
+def _dlq_context(functions_dir: Path) -> tuple[Any, list[str]]:
+    import redis
+
+    from portico.relay import queue_names
+
+    settings = settings_for(functions_dir)
+    return redis.Redis.from_url(settings.redis_url), queue_names(manifests_or_exit(functions_dir))
+
+
+@dlq.command("list")
+@click.option("--queue", "only", help="Only this queue.")
+@functions_option
+def dlq_list(only: str | None, functions_dir: Path) -> None:
+    """One line per dead letter: job id, queue, when it failed, why."""
+    from portico.dlq import dead_letters
+
+    connection, queues = _dlq_context(functions_dir)
+    letters = dead_letters(connection, [only] if only else queues)
+    for letter in letters:
+        when = letter.failed_at.isoformat(timespec="seconds") if letter.failed_at else "?"
+        click.echo(f"{letter.job_id}  {letter.queue}  {when}  {letter.error}")
+    click.echo(f"{len(letters)} dead letter(s)", err=True)
+
+
+@dlq.command("show")
+@click.argument("job_id")
+@functions_option
+def dlq_show(job_id: str, functions_dir: Path) -> None:
+    """The message and the full error of one dead letter."""
+    import json
+
+    from portico.dlq import find
+
+    connection, queues = _dlq_context(functions_dir)
+    letter = find(connection, queues, job_id)
+    if letter is None:
+        raise click.ClickException(f"no dead letter {job_id!r} (see `portico dlq list`)")
+    click.echo(f"job:     {letter.job_id}\nqueue:   {letter.queue}\nfailed:  {letter.failed_at}")
+    click.echo("message: " + json.dumps(letter.message, indent=2))
+    click.echo(letter.traceback)
+
+
+@dlq.command("replay")
+@click.argument("job_ids", nargs=-1)
+@click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter.")
+@functions_option
+def dlq_replay(job_ids: tuple[str, ...], replay_all: bool, functions_dir: Path) -> None:
+    """Put dead letters back on their queues (safe: processed messages are skipped)."""
+    from portico.dlq import dead_letters, find, replay
+
+    connection, queues = _dlq_context(functions_dir)
+    if replay_all == bool(job_ids):
+        raise click.UsageError("name JOB_IDS or pass --all")
+    letters = dead_letters(connection, queues) if replay_all else []
+    for job_id in job_ids:
+        letter = find(connection, queues, job_id)
+        if letter is None:
+            raise click.ClickException(f"no dead letter {job_id!r} (see `portico dlq list`)")
+        letters.append(letter)
+    for letter in letters:
+        replay(connection, letter)
+        click.echo(f"replayed {letter.job_id} onto {letter.queue}")
 
 
 @main.command()
