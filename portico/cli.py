@@ -65,10 +65,20 @@ def main() -> None:
 
 
 @main.command()
+@click.option(
+    "--connection-budget",
+    type=click.IntRange(min=1),
+    envvar="PORTICO_DB_CONNECTION_BUDGET",
+    default=97,
+    show_default=True,
+    help="Postgres connections the deployment may use (max_connections less reserved).",
+)
 @functions_option
-def check(functions_dir: Path) -> None:
-    """Validate every manifest and import every handler; exit 1 on any error."""
+def check(connection_budget: int, functions_dir: Path) -> None:
+    """Validate every manifest and import every handler; check the deployment's worst-case
+    Postgres connections against the budget and its timeout chain. Exit 1 on any error."""
     from portico.handler import HandlerError, load_handler
+    from portico.limits import connection_problems, connection_use, timeout_problems
 
     manifests = manifests_or_exit(functions_dir)
     failures = 0
@@ -81,6 +91,12 @@ def check(functions_dir: Path) -> None:
             continue
         what = str(m.api.route) if m.api else f"queue {m.trigger.queue}" if m.trigger else ""
         click.echo(f"ok  {m.name:16} {what:28} {m.function.handler}")
+    uses = connection_use(manifests)
+    worst = sum(use.total for use in uses)
+    click.echo(f"Postgres connections at max scale: {worst} of a budget of {connection_budget}")
+    for problem in connection_problems(manifests, connection_budget) + timeout_problems(manifests):
+        click.echo(f"error: {problem}", err=True)
+        failures += 1
     if failures:
         sys.exit(1)
     click.echo(f"{len(manifests)} function(s), all valid")

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from portico import headers
 from portico.consumers import DEV_CONSUMERS, Consumer, by_api_key
+from portico.limits import upstream_timeout_seconds
 from portico.logs import new_request_id, request_id_var
 from portico.manifest import Manifest
 
@@ -117,7 +118,7 @@ class Gateway:
         if consumer is not None:
             forwarded[headers.CONSUMER_USERNAME] = consumer.username
             forwarded[headers.CONSUMER_ID] = consumer.id
-        timeout = aiohttp.ClientTimeout(total=upstream.manifest.function.timeout_seconds + 5)
+        timeout = aiohttp.ClientTimeout(total=upstream_timeout_seconds(upstream.manifest))
         try:
             async with self.session.request(
                 request.method,

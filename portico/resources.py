@@ -42,7 +42,7 @@ class Resources:
         self.pool: ConnectionPool[Connection] = ConnectionPool(
             database_url,
             connection_class=psycopg.Connection[Any],
-            kwargs={"row_factory": dict_row, "autocommit": False},
+            kwargs={"row_factory": dict_row, "autocommit": False, "connect_timeout": 2},
             min_size=1,
             max_size=pool_size,
             open=False,

@@ -164,7 +164,7 @@ def run_with_deadline(
         raise timed_out(state) from None
     except (DeadlineExceeded, psycopg.errors.QueryCanceled) as exc:
         raise timed_out(state) from exc
-    except psycopg.OperationalError as exc:
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
         log.warning("database unavailable: %s", exc)
         raise problems.ServiceUnavailable(
             "the database is unavailable; try again shortly", headers={headers.RETRY_AFTER: "1"}

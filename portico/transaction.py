@@ -9,6 +9,7 @@ commits in full, or the client gets a 504 and nothing was written.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +22,15 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from portico import problems
 
 Connection = psycopg.Connection[DictRow]
+
+
+POOL_WAIT_SECONDS = float(os.environ.get("PORTICO_POOL_WAIT_SECONDS", "1"))
+
+
+def unavailable() -> problems.ServiceUnavailable:
+    return problems.ServiceUnavailable(
+        "the database is busy or unreachable; try again shortly", headers={"Retry-After": "1"}
+    )
 
 
 class DeadlineExceeded(Exception):
@@ -48,22 +58,41 @@ class Transaction:
         """The invocation's connection, taken from the pool on first use."""
         self.check_deadline()
         if self._conn is None:
-            try:
-                conn = self._pool.getconn(timeout=max(0.001, self.remaining()))
-            except PoolTimeout as exc:
-                raise problems.ServiceUnavailable(
-                    "the database is busy or unreachable; try again shortly",
-                    headers={"Retry-After": "1"},
-                ) from exc
-            with self._lock:
-                if self._expired:
-                    self._pool.putconn(conn)
-                    raise DeadlineExceeded("the function's timeout_seconds ran out")
-                self._conn = conn
-            # Bound every statement by what is left of the deadline (SET LOCAL: this txn only).
-            remaining_ms = max(1, int(self.remaining() * 1000))
-            conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(remaining_ms),))
+            self._conn = self._first_connection()
         return self._conn
+
+    def _first_connection(self) -> Connection:
+        # After a Postgres restart the pool still holds connections to the old server; the
+        # first statement finds out at once. Drop such a one and take the next.
+        for _ in range(self._pool.max_size + 1):
+            conn = self._checkout()
+            try:
+                # Bound every statement by what is left of the deadline (this transaction only).
+                remaining_ms = max(1, int(self.remaining() * 1000))
+                conn.execute(
+                    "SELECT set_config('statement_timeout', %s, true)", (str(remaining_ms),)
+                )
+                return conn
+            except psycopg.OperationalError:
+                with self._lock:
+                    self._conn = None
+                self._pool.putconn(conn)  # the pool discards a broken connection
+        raise unavailable()
+
+    def _checkout(self) -> Connection:
+        # Wait briefly: with the database down or the pool exhausted, answering 503 at once
+        # beats holding the request until its deadline.
+        wait = max(0.001, min(self.remaining(), POOL_WAIT_SECONDS))
+        try:
+            conn = self._pool.getconn(timeout=wait)
+        except PoolTimeout as exc:
+            raise unavailable() from exc
+        with self._lock:
+            if self._expired:
+                self._pool.putconn(conn)
+                raise DeadlineExceeded("the function's timeout_seconds ran out")
+            self._conn = conn  # visible to expire() from here on
+        return conn
 
     def commit(self) -> None:
         with self._lock:
