@@ -54,7 +54,10 @@ class Relay:
             queues,
             connection=resources.redis,
             serializer=JSONSerializer,
-            name=f"relay-{os.getpid()}",
+            # A stable name: a restarted relay takes its own lock back at once instead of
+            # waiting a minute for the dead one's to expire. Two relays both scheduling is
+            # harmless: a job moved twice is a redelivery, which workers skip.
+            name="portico-relay",
         )
         self._next_maintenance = 0.0
         self._next_retention = 0.0

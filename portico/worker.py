@@ -127,6 +127,8 @@ def run_worker(
     )
     log.info("consuming queue %s", manifest.trigger.queue)
     try:
-        worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level)
+        # No scheduler here: the always-on relay moves due retries onto the queue, so they run
+        # even while every worker is scaled to zero (and a killed worker holds no lock).
+        worker.work(burst=burst, logging_level=settings.log_level)
     finally:
         resources.close()

@@ -84,3 +84,13 @@ def clean_state(services: Services) -> Services:
     seed(services.database_url, FUNCTIONS_DIR)
     redis.Redis.from_url(services.redis_url).flushdb()
     return services
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault tests' figures (submitted, acknowledged, stored, reviewed, reviewed twice)."""
+    from tests.faults.harness import FIGURES
+
+    if FIGURES:
+        terminalreporter.section("fault test figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

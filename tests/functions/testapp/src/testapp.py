@@ -38,3 +38,11 @@ def take_note(message: Message, ctx: Context) -> dict[str, Any]:
         "INSERT INTO test_writes (note) VALUES (%s)", (f"taken:{message.payload['note']}",)
     )
     return {"taken": message.payload["note"]}
+
+
+def tally(message: Message, ctx: Context) -> dict[str, Any]:
+    ctx.test_store.execute(
+        "INSERT INTO test_writes (note) VALUES (%s)", (f"tally:{message.payload['n']}",)
+    )
+    time.sleep(message.payload.get("sleep", 0))
+    return {"tallied": message.payload["n"]}
