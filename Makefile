@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP) ## Create .venv and install Portico with its pinned dependencies
 
-dev: $(STAMP) ## Start Postgres, Redis, every function, the workers and the dev gateway on :8080
+dev: $(STAMP) ## Start Postgres, Redis, functions, workers, relay and the dev gateway on :8080
 	$(BIN)/portico dev --data-dir $(DEV_DIR)
 
 dev-reset: ## Delete the local data kept in .dev/ (database, queue)
