@@ -2,8 +2,8 @@
 
 Starts (or reuses) an embedded Postgres and Redis under the data dir unless DATABASE_URL /
 REDIS_URL are set, migrates and seeds, then supervises one gunicorn per HTTP function, one
-worker per queue function, the relay and the dev gateway (honcho: output prefixed per process; Ctrl-C
-stops them all). Data stays in the data dir between runs.
+worker per queue function, the relay and the dev gateway (honcho: output prefixed per
+process; Ctrl-C stops them all). Data stays in the data dir between runs.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ import psycopg
 import pytest
 import redis
 
+from portico.resources import Resources
+
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
 TEST_FUNCTIONS_DIR = ROOT / "tests" / "functions"
@@ -61,6 +63,23 @@ def services() -> Iterator[Services]:
         queue.stop()
         postgres.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def open_resources(
+    database_url: str, redis_url: str, functions_dir: Path, pool_size: int = 4
+) -> Resources:
+    """A function process's connections, with consumers from that functions dir."""
+    from portico.manifest import load_all
+    from portico.resources import Resources, consumers_of
+
+    resources = Resources(
+        database_url=database_url,
+        redis_url=redis_url,
+        pool_size=pool_size,
+        consumers=consumers_of(load_all(functions_dir)),
+    )
+    resources.open()
+    return resources
 
 
 def truncate_all(database_url: str) -> None:

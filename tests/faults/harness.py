@@ -125,6 +125,13 @@ class Stack:
         self.processes.append(process)
         return process
 
+    def start_claims(self) -> Process:
+        """POST /claims, its review worker and the relay; returns the function."""
+        function = self.start("serve", "submit-claim")
+        self.start("worker", "review-claim")
+        self.start("relay")
+        return function
+
     def postgres_connection(self) -> psycopg.Connection[DictRow]:
         return psycopg.connect(self.postgres.url, row_factory=dict_row)
 

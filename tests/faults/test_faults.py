@@ -39,9 +39,7 @@ def assert_no_loss_no_double(figures: dict[str, int]) -> None:
 
 def test_sigkill_of_the_function_during_a_burst():
     with stack() as s:
-        function = s.start("serve", "submit-claim")
-        s.start("worker", "review-claim")
-        s.start("relay")
+        function = s.start_claims()
         with Load(lambda: function.url) as load:
             time.sleep(1.5)
             function.kill()
@@ -60,9 +58,7 @@ def test_sigkill_of_the_function_during_a_burst():
 
 def test_redis_down_during_submissions():
     with stack() as s:
-        function = s.start("serve", "submit-claim")
-        s.start("worker", "review-claim")
-        s.start("relay")
+        function = s.start_claims()
         s.redis.kill()
         with httpx.Client(base_url=function.url, timeout=10) as client:
             responses = [client.post("/claims", json=PHOTO, headers=ALICE) for _ in range(20)]
@@ -159,9 +155,7 @@ def test_relay_crash_between_push_and_delete_has_no_second_effect():
 
 def test_postgres_restarted_under_load():
     with stack() as s:
-        function = s.start("serve", "submit-claim")
-        s.start("worker", "review-claim")
-        s.start("relay")
+        function = s.start_claims()
         with Load(lambda: function.url) as load:
             time.sleep(1.5)
             s.postgres.stop()

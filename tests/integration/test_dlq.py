@@ -11,21 +11,13 @@ from click.testing import CliRunner
 
 from portico import outbox
 from portico.cli import main
-from portico.manifest import load_all
-from portico.resources import Resources, consumers_of
-from tests.conftest import ROOT, TEST_FUNCTIONS_DIR, Services
+from tests.conftest import ROOT, TEST_FUNCTIONS_DIR, Services, open_resources
 
 pytestmark = pytest.mark.integration
 
 
 def fail_one_job(services: Services) -> None:
-    resources = Resources(
-        database_url=services.database_url,
-        redis_url=services.redis_url,
-        pool_size=1,
-        consumers=consumers_of(load_all(TEST_FUNCTIONS_DIR)),
-    )
-    resources.open()
+    resources = open_resources(services.database_url, services.redis_url, TEST_FUNCTIONS_DIR)
     message = {"id": "doomed", "queue": "test-notes", "payload": {"note": "fail"}}
     outbox.push(resources.redis, [("test-notes", message)], resources.consumers)
     resources.close()

@@ -13,9 +13,8 @@ from flask.testing import FlaskClient
 
 from portico import headers
 from portico.manifest import load_all
-from portico.resources import Resources, consumers_of
 from portico.runtime import create_app
-from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, Services
+from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, Services, open_resources
 
 pytestmark = pytest.mark.integration
 
@@ -27,13 +26,7 @@ PHOTO = {"policyId": "P-1001", "documentKey": "claims/2026/photo-1.jpg"}
 @pytest.fixture()
 def client(clean_state: Services) -> Iterator[FlaskClient]:
     manifests = load_all(FUNCTIONS_DIR)
-    resources = Resources(
-        database_url=clean_state.database_url,
-        redis_url=clean_state.redis_url,
-        pool_size=8,
-        consumers=consumers_of(manifests),
-    )
-    resources.open()
+    resources = open_resources(clean_state.database_url, clean_state.redis_url, FUNCTIONS_DIR, 8)
     manifest = next(m for m in manifests if m.name == "submit-claim")
     yield create_app(manifest, resources).test_client()
     resources.close()
@@ -133,13 +126,7 @@ def test_concurrent_retries_make_exactly_one_claim(client, clean_state):
 
 def test_a_retry_while_the_first_is_still_running_is_409(clean_state):
     manifests = load_all(TEST_FUNCTIONS_DIR)
-    resources = Resources(
-        database_url=clean_state.database_url,
-        redis_url=clean_state.redis_url,
-        pool_size=4,
-        consumers=consumers_of(manifests),
-    )
-    resources.open()
+    resources = open_resources(clean_state.database_url, clean_state.redis_url, TEST_FUNCTIONS_DIR)
     slow = create_app(next(m for m in manifests if m.name == "write-then-sleep"), resources)
     client = slow.test_client()
     body = {"note": "slow", "sleep": 0.6}

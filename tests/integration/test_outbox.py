@@ -16,10 +16,10 @@ from portico import outbox
 from portico.embedded import EmbeddedRedis
 from portico.jobs import Consumer, job_id
 from portico.manifest import load_all
-from portico.resources import Resources, consumers_of
+from portico.resources import Resources
 from portico.runtime import create_app
 from portico.worker import claim_message
-from tests.conftest import TEST_FUNCTIONS_DIR, Services, scratch_dir
+from tests.conftest import TEST_FUNCTIONS_DIR, Services, open_resources, scratch_dir
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +36,7 @@ def queue_length(redis_url: str, queue: str = "test-notes") -> int:
 
 
 def resources_for(database_url: str, redis_url: str) -> Resources:
-    resources = Resources(
-        database_url=database_url,
-        redis_url=redis_url,
-        pool_size=2,
-        consumers=consumers_of(load_all(TEST_FUNCTIONS_DIR)),
-    )
-    resources.pool.open(wait=True)
-    return resources
+    return open_resources(database_url, redis_url, TEST_FUNCTIONS_DIR, pool_size=2)
 
 
 @pytest.fixture()

@@ -20,9 +20,7 @@ from rq.registry import FailedJobRegistry
 from portico import outbox
 from portico.embedded import free_port
 from portico.jobs import job_id
-from portico.manifest import load_all
-from portico.resources import Resources, consumers_of
-from tests.conftest import ROOT, TEST_FUNCTIONS_DIR, Services, scratch_dir
+from tests.conftest import ROOT, TEST_FUNCTIONS_DIR, Services, open_resources, scratch_dir
 from tests.integration.devstack import DevStack
 
 pytestmark = pytest.mark.integration
@@ -96,13 +94,7 @@ def test_sigterm_fails_readiness_finishes_in_flight_requests_then_exits(clean_st
 
 
 def publish_notes(services: Services, *payloads: dict[str, object]) -> None:
-    resources = Resources(
-        database_url=services.database_url,
-        redis_url=services.redis_url,
-        pool_size=1,
-        consumers=consumers_of(load_all(TEST_FUNCTIONS_DIR)),
-    )
-    resources.open()
+    resources = open_resources(services.database_url, services.redis_url, TEST_FUNCTIONS_DIR)
     outbox.push(
         resources.redis,
         [

@@ -18,9 +18,9 @@ from flask.testing import FlaskClient
 from portico import headers
 from portico.logs import configure_logging
 from portico.manifest import load_all
-from portico.resources import Resources, consumers_of
+from portico.resources import Resources
 from portico.runtime import create_app
-from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, Services
+from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, Services, open_resources
 
 pytestmark = pytest.mark.integration
 
@@ -39,13 +39,12 @@ def app_for(clean_state: Services) -> Iterator[Callable[[str], FlaskClient]]:
         )
         manifests = load_all(functions_dir)
         manifest = next(m for m in manifests if m.name == name)
-        resources = Resources(
-            database_url=clean_state.database_url,
-            redis_url=clean_state.redis_url,
-            pool_size=manifest.function.concurrency,
-            consumers=consumers_of(manifests),
+        resources = open_resources(
+            clean_state.database_url,
+            clean_state.redis_url,
+            functions_dir,
+            manifest.function.concurrency,
         )
-        resources.open()
         opened.append(resources)
         app: Flask = create_app(manifest, resources)
         return app.test_client()
