@@ -87,7 +87,7 @@ class Invoker:
                 idempotency.record(tx.connection(), idempotent, result)
             tx.commit()
         except BaseException:
-            self._rollback(tx)
+            tx.rollback()
             raise
         else:
             self._deliver(tx)
@@ -100,13 +100,6 @@ class Invoker:
             r.binding: Store(r.name, tx) if r.kind == "store" else Queue(r.name, tx)
             for r in self.manifest.resources
         }
-
-    @staticmethod
-    def _rollback(tx: Transaction) -> None:
-        try:
-            tx.rollback()
-        except Exception:  # the original exception matters more than a failed rollback
-            log.warning("rollback failed", exc_info=True)
 
     def _deliver(self, tx: Transaction) -> None:
         """The outbox fast path: push the committed messages now and delete their rows. If

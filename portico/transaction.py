@@ -9,6 +9,7 @@ commits in full, or the client gets a 504 and nothing was written.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -22,6 +23,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from portico import problems
 
 Connection = psycopg.Connection[DictRow]
+log = logging.getLogger("portico.transaction")
 
 
 POOL_WAIT_SECONDS = float(os.environ.get("PORTICO_POOL_WAIT_SECONDS", "1"))
@@ -109,9 +111,14 @@ class Transaction:
             self._conn.commit()
 
     def rollback(self) -> None:
+        """Never raises: it runs on error paths, where the first error is the one that matters
+        (and a broken connection is discarded by the pool on release anyway)."""
         self.pending_messages.clear()
         if self._conn is not None and not self._conn.closed:
-            self._conn.rollback()
+            try:
+                self._conn.rollback()
+            except psycopg.Error as exc:
+                log.debug("rollback failed: %s", exc)
 
     def release(self) -> None:
         with self._lock:

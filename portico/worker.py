@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from types import FrameType
 from typing import Any
 
+import psycopg
 from rq import SimpleWorker
 from rq.job import Job
 from rq.serializers import JSONSerializer
@@ -27,6 +28,7 @@ from portico.handler import Invoker
 from portico.health import serve_health
 from portico.logs import configure_logging, request_id_var
 from portico.manifest import Manifest, load_all
+from portico.problems import ServiceUnavailable
 from portico.resources import Resources, consumers_of
 from portico.transaction import Transaction
 
@@ -52,19 +54,44 @@ def handle_message(message: Mapping[str, Any]) -> Any:
     manifest = _invoker.manifest
     outcome = "failed"
     try:
-        tx = _invoker.begin(time.monotonic() + manifest.function.timeout_seconds)
-        if not claim_message(tx, manifest.name, msg.id):
-            tx.rollback()
-            tx.release()
-            outcome = "duplicate"
-            log.info("message %s was already processed; skipped", msg.id)
-            return {"duplicate": msg.id}
-        result = _invoker.run(tx, msg, msg.request_id or msg.id)
-        outcome = "succeeded"
+        deadline = time.monotonic() + manifest.function.timeout_seconds
+        result, outcome = run_through_outages(_invoker, msg, deadline)
         return result
     finally:
         metrics.JOBS.labels(manifest.name, msg.queue, outcome).inc()
         request_id_var.reset(token)
+
+
+def run_through_outages(invoker: Invoker, msg: Message, deadline: float) -> tuple[Any, str]:
+    """Run the message, waiting out a database outage within the job's own timeout instead of
+    spending its retries on it (a worker can do nothing else meanwhile). Safe to repeat: an
+    attempt that did not commit left no effect and no processed-record."""
+    wait = 0.5
+    while True:
+        try:
+            return run_once(invoker, msg, deadline)
+        except (psycopg.OperationalError, psycopg.InterfaceError, ServiceUnavailable) as exc:
+            if time.monotonic() + wait >= deadline:
+                raise
+            log.warning("database unavailable (%s); trying again in %.1f s", exc, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, 5.0)
+
+
+def run_once(invoker: Invoker, msg: Message, deadline: float) -> tuple[Any, str]:
+    tx = invoker.begin(deadline)
+    try:
+        claimed = claim_message(tx, invoker.manifest.name, msg.id)
+    except BaseException:
+        tx.rollback()
+        tx.release()
+        raise
+    if not claimed:
+        tx.rollback()
+        tx.release()
+        log.info("message %s was already processed; skipped", msg.id)
+        return {"duplicate": msg.id}, "duplicate"
+    return invoker.run(tx, msg, msg.request_id or msg.id), "succeeded"
 
 
 class DrainingWorker(SimpleWorker):

@@ -18,7 +18,9 @@ from typing import Any
 
 import httpx
 import psycopg
+import redis
 from psycopg.rows import DictRow, dict_row
+from rq.registry import FailedJobRegistry
 
 from portico.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from portico.migrate import migrate
@@ -207,13 +209,17 @@ class Load:
         return response.status_code
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, *, fail: bool = True
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
-            return
+            return True
         time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting until {what}")
+    if fail:
+        raise AssertionError(f"timed out after {timeout}s waiting until {what}")
+    return False
 
 
 def claim_figures(s: Stack, acknowledged: list[str]) -> dict[str, int]:
@@ -221,7 +227,9 @@ def claim_figures(s: Stack, acknowledged: list[str]) -> dict[str, int]:
     reviews = Counter(
         str(r[0]) for r in s.sql("SELECT claim_id FROM claim_events WHERE to_status = 'in_review'")
     )
+    dead = FailedJobRegistry("claim-review-jobs", connection=redis.Redis.from_url(s.redis.url))
     return {
+        "dead letters": dead.count,
         "acknowledged": len(acknowledged),
         "acknowledged but not stored": len(set(acknowledged) - stored),
         "stored": len(stored),

@@ -35,6 +35,7 @@ def assert_no_loss_no_double(figures: dict[str, int]) -> None:
     assert figures["reviewed"] == figures["stored"], figures
     assert figures["reviewed twice"] == 0, figures
     assert figures["review messages for unknown claims"] == 0, figures
+    assert figures["dead letters"] == 0, figures
 
 
 def test_sigkill_of_the_function_during_a_burst():
@@ -47,7 +48,7 @@ def test_sigkill_of_the_function_during_a_burst():
             function.restart()
             function.wait_ready()
             time.sleep(1.5)
-        wait_until(lambda: all_reviewed(s), 30, "every stored claim is reviewed")
+        wait_until(lambda: all_reviewed(s), 30, "every stored claim is reviewed", fail=False)
         figures = claim_figures(s, load.acknowledged)
         attempts = {"attempts": sum(load.statuses.values()), "outcomes": dict(load.statuses)}
         report("SIGKILL function mid-burst", {**attempts, **figures})
@@ -64,7 +65,7 @@ def test_redis_down_during_submissions():
             responses = [client.post("/claims", json=PHOTO, headers=ALICE) for _ in range(20)]
         in_outbox = s.scalar("SELECT count(*) FROM portico_outbox")
         s.redis.start()
-        wait_until(lambda: all_reviewed(s), 45, "every claim is reviewed after Redis returns")
+        wait_until(lambda: all_reviewed(s), 45, "every claim is reviewed", fail=False)
         acknowledged = [r.json()["claimId"] for r in responses if r.status_code == 201]
         figures = claim_figures(s, acknowledged)
         report("Redis down during submissions", {"held in outbox": in_outbox, **figures})
@@ -165,7 +166,7 @@ def test_postgres_restarted_under_load():
             after_restart = dict(load.statuses)
             time.sleep(1.5)
         recovered = load.statuses[201] - after_restart.get(201, 0)
-        wait_until(lambda: all_reviewed(s), 60, "every stored claim is reviewed")
+        wait_until(lambda: all_reviewed(s), 60, "every stored claim is reviewed", fail=False)
         figures = claim_figures(s, load.acknowledged)
         report(
             "Postgres restarted under load",
