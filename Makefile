@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEV_DIR ?= .dev
 
 .DEFAULT_GOAL := help
-.PHONY: help venv dev dev-reset test test-unit test-integration test-faults lint typecheck check lock clean
+.PHONY: help venv dev dev-reset render test test-unit test-integration test-faults lint typecheck check lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -47,8 +47,11 @@ lint: $(STAMP) ## ruff
 typecheck: $(STAMP) ## mypy (strict)
 	$(BIN)/mypy
 
-check: $(STAMP) ## Validate every function manifest
+check: $(STAMP) ## Validate every function manifest, the connection budget and timeouts
 	$(BIN)/portico check
+
+render: $(STAMP) ## Regenerate gateway-config/ from the manifests (commit the result)
+	$(BIN)/portico render openapi
 
 lock: ## Re-pin constraints.txt from a fresh resolve
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

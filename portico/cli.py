@@ -177,6 +177,35 @@ def relay(host: str, port: int, functions_dir: Path) -> None:
 
 
 @main.group()
+def render() -> None:
+    """Render configuration from the manifests (committed under gateway-config/)."""
+
+
+@render.command("openapi")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="gateway-config/openapi.json",
+    show_default=True,
+    help="Where to write it; '-' for standard output.",
+)
+@functions_option
+def render_openapi(output: Path, functions_dir: Path) -> None:
+    """The OpenAPI 3.1 document of every HTTP function."""
+    import json
+
+    from portico.openapi import render as render_document
+
+    text = json.dumps(render_document(manifests_or_exit(functions_dir)), indent=2) + "\n"
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    click.echo(f"wrote {output}")
+
+
+@main.group()
 def dlq() -> None:
     """Dead letters: queue messages whose jobs failed after all their retries."""
 
@@ -263,14 +292,17 @@ def gateway(host: str, port: int, upstreams: tuple[str, ...], functions_dir: Pat
 
     settings = settings_for(functions_dir)
     configure_logging(settings.log_level, "gateway")
-    by_name = {m.name: m for m in manifests_or_exit(functions_dir)}
+    from portico.openapi import render as render_openapi
+
+    manifests = manifests_or_exit(functions_dir)
+    by_name = {m.name: m for m in manifests}
     parsed: list[Upstream] = []
     for item in upstreams:
         name, sep, url = item.partition("=")
         if not sep or name not in by_name:
             raise click.BadParameter(f"{item!r}: expected NAME=URL with a known function name")
         parsed.append(Upstream(by_name[name], url.rstrip("/")))
-    run_gateway(parsed, host, port)
+    run_gateway(parsed, host, port, openapi=render_openapi(manifests))
 
 
 @main.command()

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -53,9 +54,13 @@ def kong_message(status: int, message: str, extra: Mapping[str, str] | None = No
 
 class Gateway:
     def __init__(
-        self, upstreams: Sequence[Upstream], consumers: tuple[Consumer, ...] = DEV_CONSUMERS
-    ):
+        self,
+        upstreams: Sequence[Upstream],
+        consumers: tuple[Consumer, ...] = DEV_CONSUMERS,
+        openapi: Mapping[str, Any] | None = None,
+    ) -> None:
         self.upstreams = [u for u in upstreams if u.manifest.api is not None]
+        self.openapi = dict(openapi or {})
         self.keys = by_api_key(consumers)
         self.session: aiohttp.ClientSession | None = None
 
@@ -146,6 +151,9 @@ class Gateway:
     async def healthz(self, _: web.Request) -> web.Response:
         return web.json_response({"status": "alive"})
 
+    async def openapi_document(self, _: web.Request) -> web.Response:
+        return web.json_response(self.openapi)
+
     async def _open(self, _: web.Application) -> None:
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
@@ -159,11 +167,15 @@ class Gateway:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/openapi.json", self.openapi_document)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         app.on_startup.append(self._open)
         app.on_cleanup.append(self._close)
         return app
 
 
-def run_gateway(upstreams: Sequence[Upstream], host: str, port: int) -> None:
-    web.run_app(Gateway(upstreams).app(), host=host, port=port, print=None, access_log=None)
+def run_gateway(
+    upstreams: Sequence[Upstream], host: str, port: int, openapi: Mapping[str, Any]
+) -> None:
+    gateway = Gateway(upstreams, openapi=openapi)
+    web.run_app(gateway.app(), host=host, port=port, print=None, access_log=None)

@@ -162,3 +162,13 @@ def test_request_ids_appear_in_the_function_logs(api, stack):
     ]
     assert any(" submit-claim " in line and "-> 422" in line for line in tagged), tagged
     assert any(" gateway " in line and "-> 422" in line for line in tagged), tagged
+
+
+def test_the_gateway_serves_the_openapi_document(api):
+    from portico.manifest import load_all
+    from portico.openapi import render
+    from tests.conftest import FUNCTIONS_DIR
+
+    response = api.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.json() == render(load_all(FUNCTIONS_DIR))
