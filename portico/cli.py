@@ -302,7 +302,7 @@ def gateway(host: str, port: int, upstreams: tuple[str, ...], functions_dir: Pat
         if not sep or name not in by_name:
             raise click.BadParameter(f"{item!r}: expected NAME=URL with a known function name")
         parsed.append(Upstream(by_name[name], url.rstrip("/")))
-    run_gateway(parsed, host, port, openapi=render_openapi(manifests))
+    run_gateway(parsed, host, port, openapi=render_openapi(manifests), redis_url=settings.redis_url)
 
 
 @main.command()

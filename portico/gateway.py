@@ -17,12 +17,18 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDict
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from portico import headers
 from portico.consumers import DEV_CONSUMERS, Consumer, by_api_key
 from portico.limits import upstream_timeout_seconds
 from portico.logs import new_request_id, request_id_var
 from portico.manifest import Manifest
+from portico.rate_limit import RateLimiter
+from portico.response_cache import Entry, ResponseCache, cache_key, cacheable
 
 log = logging.getLogger("portico.gateway")
 
@@ -58,9 +64,13 @@ class Gateway:
         upstreams: Sequence[Upstream],
         consumers: tuple[Consumer, ...] = DEV_CONSUMERS,
         openapi: Mapping[str, Any] | None = None,
+        redis_url: str | None = None,
     ) -> None:
         self.upstreams = [u for u in upstreams if u.manifest.api is not None]
         self.openapi = dict(openapi or {})
+        self.redis_url = redis_url
+        self.rate_limiter: RateLimiter | None = None
+        self.cache = ResponseCache()
         self.keys = by_api_key(consumers)
         self.session: aiohttp.ClientSession | None = None
 
@@ -102,17 +112,79 @@ class Gateway:
             return kong_message(404, "no Route matched with those values")
         upstream, _ = matched
         assert upstream.manifest.api is not None
+        api = upstream.manifest.api
         consumer: Consumer | None = None
-        if upstream.manifest.api.auth == "required":
+        if api.auth == "required":
             outcome = self.authenticate(request)
             if isinstance(outcome, web.Response):
                 return outcome
             consumer = outcome
-        return await self._proxy(request, upstream, consumer, request_id)
+        # The rest in Kong's plugin order: request-size-limiting, rate-limiting, proxy-cache.
+        body = await read_body(request, api.max_body_bytes)
+        if body is None:
+            return kong_message(413, "Request size limit exceeded")
+        limit_headers: dict[str, str] = {}
+        if api.rate_limit is not None and self.rate_limiter is not None:
+            who = consumer.id if consumer else request.remote or ""
+            decision = await self.rate_limiter.check(
+                upstream.manifest.name, who, api.rate_limit, time.time()
+            )
+            limit_headers = decision.headers
+            if not decision.allowed:
+                return kong_message(429, "API rate limit exceeded", limit_headers)
+        response = await self._cached_or_proxied(request, upstream, consumer, request_id, body)
+        response.headers.update(limit_headers)
+        return response
+
+    async def _cached_or_proxied(
+        self,
+        request: web.Request,
+        upstream: Upstream,
+        consumer: Consumer | None,
+        request_id: str,
+        body: bytes,
+    ) -> web.Response:
+        assert upstream.manifest.api is not None
+        if upstream.manifest.api.cache is None or request.method != "GET":
+            return await self._proxy(request, upstream, consumer, request_id, body)
+        key = cache_key(
+            consumer.id if consumer else "",
+            request.method,
+            request.path,
+            list(request.query.items()),
+        )
+        now = time.time()
+        entry = self.cache.get(key, now)
+        if entry is not None:
+            response = web.Response(status=entry.status, body=entry.body, headers=entry.headers)
+            response.headers["Age"] = str(int(now - entry.stored_at))
+            status = "Hit"
+        else:
+            response = await self._proxy(request, upstream, consumer, request_id, body)
+            status = self._remember(key, response, now, upstream.manifest.api.cache.ttl_seconds)
+        response.headers["X-Cache-Status"] = status
+        response.headers["X-Cache-Key"] = key
+        return response
+
+    def _remember(self, key: str, response: web.Response, now: float, ttl: int) -> str:
+        """Store a cacheable fresh answer; returns its X-Cache-Status."""
+        body = response.body
+        if not cacheable(response.status, response.content_type):
+            return "Bypass"
+        if not isinstance(body, bytes | bytearray):
+            return "Bypass"
+        headers = CIMultiDict(response.headers)
+        self.cache.put(key, Entry(response.status, headers, bytes(body), now, now + ttl))
+        return "Miss"
 
     async def _proxy(
-        self, request: web.Request, upstream: Upstream, consumer: Consumer | None, request_id: str
-    ) -> web.StreamResponse:
+        self,
+        request: web.Request,
+        upstream: Upstream,
+        consumer: Consumer | None,
+        request_id: str,
+        body: bytes,
+    ) -> web.Response:
         assert self.session is not None and upstream.manifest.api is not None
         forwarded = {
             k: v for k, v in request.headers.items() if k.lower() not in STRIPPED_REQUEST_HEADERS
@@ -129,7 +201,7 @@ class Gateway:
                 request.method,
                 upstream.base_url + request.rel_url.raw_path_qs,
                 headers=forwarded,
-                data=await request.read(),
+                data=body,
                 timeout=timeout,
                 allow_redirects=False,
             ) as upstream_response:
@@ -155,6 +227,16 @@ class Gateway:
         return web.json_response(self.openapi)
 
     async def _open(self, _: web.Application) -> None:
+        if self.redis_url:
+            # No retries, short timeouts: with Redis away, requests pass unlimited at once
+            # rather than wait (Kong's fault_tolerant behaviour).
+            counters = Redis.from_url(
+                self.redis_url,
+                socket_timeout=0.5,
+                socket_connect_timeout=0.5,
+                retry=Retry(NoBackoff(), 0),
+            )
+            self.rate_limiter = RateLimiter(counters)
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
             auto_decompress=False,
@@ -163,6 +245,8 @@ class Gateway:
     async def _close(self, _: web.Application) -> None:
         if self.session is not None:
             await self.session.close()
+        if self.rate_limiter is not None:
+            await self.rate_limiter.redis.aclose()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -174,8 +258,20 @@ class Gateway:
         return app
 
 
+async def read_body(request: web.Request, limit: int) -> bytes | None:
+    """The body, or None when it is larger than the route's max_body_bytes."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = await request.read()  # chunked bodies are bounded by the app's client_max_size
+    return None if len(body) > limit else body
+
+
 def run_gateway(
-    upstreams: Sequence[Upstream], host: str, port: int, openapi: Mapping[str, Any]
+    upstreams: Sequence[Upstream],
+    host: str,
+    port: int,
+    openapi: Mapping[str, Any],
+    redis_url: str | None,
 ) -> None:
-    gateway = Gateway(upstreams, openapi=openapi)
+    gateway = Gateway(upstreams, openapi=openapi, redis_url=redis_url)
     web.run_app(gateway.app(), host=host, port=port, print=None, access_log=None)

@@ -4,9 +4,6 @@ function, worker and relay as `portico` subprocesses, a load generator, and the 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -25,74 +22,11 @@ from rq.registry import FailedJobRegistry
 from portico.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from portico.migrate import migrate
 from portico.seed import seed
-from tests.conftest import FUNCTIONS_DIR, ROOT, TEST_FUNCTIONS_DIR, scratch_dir
+from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, scratch_dir
+from tests.processes import Process
 
 ALICE = {"X-Consumer-Username": "alice", "X-Consumer-ID": "alice-id"}
 PHOTO = {"policyId": "P-1001", "documentKey": "claims/2026/photo-1.jpg"}
-
-
-class Process:
-    """One `portico ...` subprocess in its own process group, its output kept."""
-
-    def __init__(self, args: list[str], env: dict[str, str], port: int | None) -> None:
-        self.args, self.env, self.port = args, env, port
-        self.output: list[str] = []
-        self.popen = self._start()
-
-    def _start(self) -> subprocess.Popen[str]:
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "portico.cli", *self.args],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._collect, args=(popen,), daemon=True).start()
-        return popen
-
-    def _collect(self, popen: subprocess.Popen[str]) -> None:
-        assert popen.stdout is not None
-        for line in popen.stdout:
-            self.output.append(line)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.popen.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"{self.args} not ready:\n{self.text()}")
-
-    def kill(self) -> None:
-        """SIGKILL the whole process group (gunicorn's worker too), as a crash would."""
-        os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(10)
-
-    def terminate(self) -> int:
-        self.popen.send_signal(signal.SIGTERM)
-        return self.popen.wait(30)
-
-    def restart(self) -> None:
-        self.popen = self._start()
-
-    def stop(self) -> None:
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(10)
-
-    def text(self) -> str:
-        return "".join(self.output)
 
 
 @dataclass

@@ -46,3 +46,8 @@ def tally(message: Message, ctx: Context) -> dict[str, Any]:
     )
     time.sleep(message.payload.get("sleep", 0))
     return {"tallied": message.payload["n"]}
+
+
+def stamp(request: Request, ctx: Context) -> dict[str, Any]:
+    """A fresh value on every call, so a cached answer is recognisable."""
+    return {"item": request.path_params["item"], "servedAt": time.time_ns()}

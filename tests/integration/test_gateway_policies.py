@@ -1,0 +1,140 @@
+"""The dev gateway's policies, against real functions behind it: Kong's request-size-limiting,
+rate-limiting (Redis) and proxy-cache behaviour, status codes, headers and bodies."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from portico.embedded import free_port
+from tests.conftest import TEST_FUNCTIONS_DIR, Services
+from tests.processes import Process
+
+pytestmark = pytest.mark.integration
+
+ALICE = {"apikey": "alice-dev-key"}
+BOB = {"apikey": "bob-dev-key"}
+FUNCTIONS = ("limited", "cached", "shaped-body")
+
+
+@pytest.fixture(scope="module")
+def gateway_url(services: Services) -> Iterator[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": services.database_url,
+        "REDIS_URL": services.redis_url,
+        "PORTICO_FUNCTIONS_DIR": str(TEST_FUNCTIONS_DIR),
+    }
+    processes: list[Process] = []
+    try:
+        upstreams = []
+        for name in FUNCTIONS:
+            port = free_port()
+            processes.append(Process(["serve", name, "--port", str(port)], env, port))
+            upstreams += ["--upstream", f"{name}=http://127.0.0.1:{port}"]
+        port = free_port()
+        gateway = Process(["gateway", "--port", str(port), *upstreams], env, port)
+        processes.append(gateway)
+        for process in processes[:-1]:
+            process.wait_ready()
+        gateway.wait_ready(path="/healthz")
+        yield gateway.url
+    finally:
+        for process in processes:
+            process.stop()
+
+
+@pytest.fixture()
+def api(gateway_url: str, clean_state: Services) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway_url, timeout=10) as client:
+        yield client
+
+
+def start_of_a_second() -> None:
+    """Wait for a fresh second, so a quick burst stays inside one per-second window."""
+    time.sleep(1 - time.time() % 1 + 0.01)
+
+
+def test_a_burst_over_the_limit_gets_kongs_429(api):
+    start_of_a_second()
+    responses = [api.get("/limited", headers=ALICE) for _ in range(4)]
+
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    refused = responses[-1]
+    assert refused.json() == {"message": "API rate limit exceeded"}
+    assert refused.headers["Retry-After"] == "1"  # the second window resets first
+    assert refused.headers["RateLimit-Limit"] == "3"
+    assert refused.headers["RateLimit-Remaining"] == "0"
+    assert refused.headers["X-RateLimit-Remaining-Second"] == "0"
+    assert refused.headers["X-RateLimit-Limit-Minute"] == "5"
+    first = responses[0]
+    assert (
+        first.headers["RateLimit-Remaining"],
+        first.headers["X-RateLimit-Remaining-Minute"],
+    ) == (
+        "2",
+        "4",
+    )
+
+
+def test_the_minute_window_holds_across_seconds_and_consumers_are_separate(api):
+    start_of_a_second()
+    first_second = [api.get("/limited", headers=ALICE).status_code for _ in range(3)]
+    start_of_a_second()
+    second_second = [api.get("/limited", headers=ALICE) for _ in range(3)]
+
+    assert first_second == [200, 200, 200]
+    assert [r.status_code for r in second_second] == [200, 200, 429]
+    refused = second_second[-1]
+    assert refused.headers["X-RateLimit-Remaining-Minute"] == "0"
+    assert refused.headers["RateLimit-Limit"] == "5"  # the minute is now the tightest window
+    assert int(refused.headers["Retry-After"]) > 1
+    assert api.get("/limited", headers=BOB).status_code == 200
+
+
+def test_an_oversized_body_is_413_from_the_gateway(api):
+    big = {"kind": "circle", "size": 1, "tags": ["x" * 300]}
+    response = api.put("/shapes/s1", json=big, headers=ALICE)
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "message": "Request size limit exceeded"
+    }  # Kong's, not the function's
+    assert (
+        api.put("/shapes/s1", json={"kind": "circle", "size": 1}, headers=ALICE).status_code == 200
+    )
+
+
+def test_get_responses_are_cached_per_consumer_path_and_query(api):
+    miss = api.get("/cached/a", headers=ALICE)
+    hit = api.get("/cached/a", headers=ALICE)
+    other_query = api.get("/cached/a", params={"v": "2"}, headers=ALICE)
+    other_consumer = api.get("/cached/a", headers=BOB)
+
+    assert miss.headers["X-Cache-Status"] == "Miss"
+    assert hit.headers["X-Cache-Status"] == "Hit"
+    assert hit.json() == miss.json()
+    assert "Age" in hit.headers
+    assert hit.headers["X-Cache-Key"] == miss.headers["X-Cache-Key"]
+    assert other_query.headers["X-Cache-Status"] == "Miss"
+    assert other_consumer.headers["X-Cache-Status"] == "Miss"
+    assert other_consumer.json()["servedAt"] != miss.json()["servedAt"]
+
+
+def test_cached_entries_expire_after_their_ttl(api):
+    first = api.get("/cached/b", headers=ALICE)
+    time.sleep(2.1)
+    after = api.get("/cached/b", headers=ALICE)
+
+    assert after.headers["X-Cache-Status"] == "Miss"
+    assert after.json()["servedAt"] != first.json()["servedAt"]
+
+
+def test_errors_are_not_cached(api):
+    response = api.get("/cached/c", headers={"apikey": "wrong"})
+    assert response.status_code == 401
+    assert "X-Cache-Status" not in response.headers
