@@ -172,3 +172,20 @@ def test_the_gateway_serves_the_openapi_document(api):
     response = api.get("/openapi.json")
     assert response.status_code == 200
     assert response.json() == render(load_all(FUNCTIONS_DIR))
+
+
+def test_a_burst_of_reads_over_the_limit_gets_429_with_retry_after(api):
+    time.sleep(1 - time.time() % 1 + 0.01)  # a fresh per-second window
+    responses = [api.get("/claims", headers=ALICE) for _ in range(12)]
+
+    assert [r.status_code for r in responses] == [200] * 10 + [429] * 2
+    refused = responses[-1]
+    assert refused.json() == {"message": "API rate limit exceeded"}
+    assert refused.headers["Retry-After"] == "1"
+
+
+def test_an_oversized_claim_is_413_from_the_gateway(api):
+    huge = {**PHOTO, "description": "x" * (1024 * 1024)}
+    response = api.post("/claims", json=huge, headers=ALICE)
+    assert response.status_code == 413
+    assert response.json() == {"message": "Request size limit exceeded"}
