@@ -52,6 +52,8 @@ check: $(STAMP) ## Validate every function manifest, the connection budget and t
 
 render: $(STAMP) ## Regenerate gateway-config/ from the manifests (commit the result)
 	$(BIN)/portico render openapi
+	$(BIN)/portico render kong
+	$(BIN)/portico render openfaas
 
 lock: ## Re-pin constraints.txt from a fresh resolve
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

@@ -205,6 +205,115 @@ def render_openapi(output: Path, functions_dir: Path) -> None:
     click.echo(f"wrote {output}")
 
 
+def write_rendered(output: Path, text: str) -> None:
+    """Write to OUTPUT, or to standard output for '-'."""
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    click.echo(f"wrote {output}")
+
+
+def upstream_template_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    problem = f"{value!r} must contain {{name}} and no other {{...}} field"
+    try:
+        value.format(name="")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise click.BadParameter(problem) from exc
+    if "{name}" not in value:
+        raise click.BadParameter(problem)
+    return value
+
+
+@render.command("kong")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="gateway-config/kong.yaml",
+    show_default=True,
+    help="Where to write it; '-' for standard output.",
+)
+@click.option(
+    "--upstream-template",
+    default="http://{name}.portico.svc.cluster.local",
+    show_default=True,
+    callback=upstream_template_option,
+    help="Each service's URL; {name} is the function's name.",
+)
+@click.option(
+    "--redis-host",
+    default="portico-redis",
+    show_default=True,
+    help="The Redis that keeps the rate-limit counters.",
+)
+@click.option("--redis-port", type=click.IntRange(1, 65535), default=6379, show_default=True)
+@click.option(
+    "--consumers",
+    "consumers_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML list of the API consumers and their keys (default: the dev consumers).",
+)
+@functions_option
+def render_kong(
+    output: Path,
+    upstream_template: str,
+    redis_host: str,
+    redis_port: int,
+    consumers_file: Path | None,
+    functions_dir: Path,
+) -> None:
+    """Kong OSS 3.9 DB-less configuration: a service and a route per HTTP function, with the
+    manifest's policies as plugins.
+
+    --consumers FILE lists the consumers and their key-auth keys:
+
+    \b
+      - username: acme
+        keys: [a-long-random-key]
+      - username: globex
+        keys: [first-key, second-key]
+
+    Without it the dev consumers alice and bob are rendered with their published keys, under a
+    warning that they are dev-only: the chart replaces the consumers from a Secret.
+    """
+    from portico import kong
+
+    consumers = kong.DEV_KONG_CONSUMERS
+    if consumers_file is not None:
+        try:
+            consumers = kong.parse_consumers(consumers_file.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--consumers") from exc
+    config = kong.render(
+        manifests_or_exit(functions_dir),
+        upstream_template=upstream_template,
+        redis_host=redis_host,
+        redis_port=redis_port,
+        consumers=consumers,
+    )
+    write_rendered(output, kong.to_yaml(config))
+
+
+@render.command("openfaas")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="gateway-config/openfaas/stack.yml",
+    show_default=True,
+    help="Where to write it; '-' for standard output.",
+)
+@click.option(
+    "--image", default="portico-functions:latest", show_default=True, help="The function image."
+)
+@functions_option
+def render_openfaas(output: Path, image: str, functions_dir: Path) -> None:
+    """OpenFaaS stack file: one function per HTTP function (queue workers are left out)."""
+    from portico.openfaas import document
+
+    write_rendered(output, document(manifests_or_exit(functions_dir), image=image))
+
+
 @main.group()
 def dlq() -> None:
     """Dead letters: queue messages whose jobs failed after all their retries."""
@@ -282,27 +391,72 @@ def dlq_replay(job_ids: tuple[str, ...], replay_all: bool, functions_dir: Path) 
     "upstreams",
     multiple=True,
     metavar="NAME=URL",
-    help="Where a function listens, e.g. submit-claim=http://127.0.0.1:8181 (repeatable).",
+    help="Where a running function listens, e.g. submit-claim=http://127.0.0.1:8181 (repeatable).",
+)
+@click.option(
+    "--scale-to-zero",
+    "on_demand",
+    multiple=True,
+    metavar="NAME=PORT",
+    help="A function the gateway starts on its first request, on that port, and stops when idle.",
+)
+@click.option(
+    "--idle-seconds",
+    type=float,
+    envvar="PORTICO_IDLE_SECONDS",
+    default=300.0,
+    show_default=True,
+    help="How long an on-demand function may sit idle before it is stopped.",
 )
 @functions_option
-def gateway(host: str, port: int, upstreams: tuple[str, ...], functions_dir: Path) -> None:
-    """Run the dev gateway: routing by the manifests, API-key auth, correlation ids."""
+def gateway(
+    host: str,
+    port: int,
+    upstreams: tuple[str, ...],
+    on_demand: tuple[str, ...],
+    idle_seconds: float,
+    functions_dir: Path,
+) -> None:
+    """Run the dev gateway: Kong's routing, key auth, size and rate limits, caching and
+    correlation ids, driven by the manifests; starts scale-to-zero functions on demand."""
+    from portico.dev import portico_command
     from portico.gateway import Upstream, run_gateway
     from portico.logs import configure_logging
+    from portico.openapi import render as render_openapi
+    from portico.scaler import ScaledFunction
 
     settings = settings_for(functions_dir)
     configure_logging(settings.log_level, "gateway")
-    from portico.openapi import render as render_openapi
-
     manifests = manifests_or_exit(functions_dir)
     by_name = {m.name: m for m in manifests}
-    parsed: list[Upstream] = []
+
+    def named(item: str, what: str) -> tuple[str, str]:
+        name, sep, value = item.partition("=")
+        if not sep or name not in by_name or by_name[name].api is None:
+            raise click.BadParameter(f"{item!r}: expected {what} with an HTTP function's name")
+        return name, value
+
+    parsed = []
     for item in upstreams:
-        name, sep, url = item.partition("=")
-        if not sep or name not in by_name:
-            raise click.BadParameter(f"{item!r}: expected NAME=URL with a known function name")
+        name, url = named(item, "NAME=URL")
         parsed.append(Upstream(by_name[name], url.rstrip("/")))
-    run_gateway(parsed, host, port, openapi=render_openapi(manifests), redis_url=settings.redis_url)
+    scaled: list[ScaledFunction] = []
+    for item in on_demand:
+        name, function_port = named(item, "NAME=PORT")
+        url = f"http://127.0.0.1:{function_port}"
+        command = portico_command(
+            "serve", name, "--port", function_port, "--functions-dir", str(settings.functions_dir)
+        )
+        scaled.append(ScaledFunction(name, command, url, idle_seconds=idle_seconds))
+        parsed.append(Upstream(by_name[name], url))
+    run_gateway(
+        parsed,
+        host,
+        port,
+        openapi=render_openapi(manifests),
+        redis_url=settings.redis_url,
+        scaled=scaled,
+    )
 
 
 @main.command()
@@ -314,16 +468,29 @@ def gateway(host: str, port: int, upstreams: tuple[str, ...], functions_dir: Pat
     help="Where the embedded Postgres and Redis keep their data between runs.",
 )
 @click.option("--port", envvar="PORTICO_GATEWAY_PORT", default=8080, show_default=True, type=int)
+@click.option(
+    "--no-scale-to-zero",
+    is_flag=True,
+    help="Keep every function running instead of starting scale.min 0 ones on first request.",
+)
 @functions_option
-def dev(data_dir: Path, port: int, functions_dir: Path) -> None:
-    """Run everything locally: Postgres, Redis, functions, workers, gateway.
+def dev(data_dir: Path, port: int, no_scale_to_zero: bool, functions_dir: Path) -> None:
+    """Run everything locally: Postgres, Redis, functions, workers, relay, gateway.
 
-    Uses DATABASE_URL / REDIS_URL when set instead of starting embedded servers.
+    Uses DATABASE_URL / REDIS_URL when set instead of starting embedded servers. Functions with
+    scale.min 0 start on their first request and stop after PORTICO_IDLE_SECONDS idle.
     """
     from portico.dev import run_dev
 
     manifests = manifests_or_exit(functions_dir)
-    sys.exit(run_dev(manifests, functions_dir.resolve(), data_dir.resolve(), port))
+    code = run_dev(
+        manifests,
+        functions_dir.resolve(),
+        data_dir.resolve(),
+        port,
+        scale_to_zero=not no_scale_to_zero,
+    )
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -56,12 +56,19 @@ def portico_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "portico.cli", *args]
 
 
-def plan_services(manifests: list[Manifest], gateway_port: int) -> list[Service]:
+def plan_services(
+    manifests: list[Manifest], gateway_port: int, *, scale_to_zero: bool = True
+) -> list[Service]:
+    """Workers, the relay and the gateway always run; an HTTP function with scale.min 0 is
+    left to the gateway, which starts it on its first request (unless scale_to_zero is off)."""
     services: list[Service] = []
     upstream_args: list[str] = []
     for m in manifests:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
+        if m.is_http and scale_to_zero and m.function.scale.min == 0:
+            upstream_args += ["--scale-to-zero", f"{m.name}={port}"]
+            continue
         command = portico_command("serve" if m.is_http else "worker", m.name, "--port", str(port))
         services.append(Service(m.name, command, f"{url}/readyz"))
         if m.is_http:
@@ -98,12 +105,20 @@ def wait_until_ready(services: list[Service], on_ready: Callable[[], None]) -> N
     on_ready()
 
 
-def banner(manifests: list[Manifest], gateway_port: int, database_url: str, redis_url: str) -> str:
+def banner(
+    manifests: list[Manifest],
+    gateway_port: int,
+    database_url: str,
+    redis_url: str,
+    scale_to_zero: bool = True,
+) -> str:
     base = f"http://127.0.0.1:{gateway_port}"
     lines = ["", f"Portico is up. Send requests to {base}", "", "Routes:"]
     for m in manifests:
         if m.api is not None:
-            lines.append(f"  {m.api.route!s:32} -> {m.name} (auth: {m.api.auth})")
+            on_demand = scale_to_zero and m.function.scale.min == 0
+            started = "starts on first request" if on_demand else "running"
+            lines.append(f"  {m.api.route!s:32} -> {m.name} (auth: {m.api.auth}; {started})")
     lines += ["Queues:"] + [f"  {m.trigger.queue:32} -> {m.name}" for m in manifests if m.trigger]
     lines += ["Dev API keys (header 'apikey'):"]
     lines += [f"  {c.username:6} {c.api_key}" for c in DEV_CONSUMERS]
@@ -122,7 +137,12 @@ def banner(manifests: list[Manifest], gateway_port: int, database_url: str, redi
 
 
 def run_dev(
-    manifests: list[Manifest], functions_dir: Path, data_dir: Path, gateway_port: int
+    manifests: list[Manifest],
+    functions_dir: Path,
+    data_dir: Path,
+    gateway_port: int,
+    *,
+    scale_to_zero: bool = True,
 ) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as cleanup:
@@ -138,7 +158,7 @@ def run_dev(
         say(f"migrations applied: {', '.join(applied) if applied else 'none pending'}")
         step("loading dev data (portico seed)", lambda: seed(database_url, functions_dir))
 
-        services = plan_services(manifests, gateway_port)
+        services = plan_services(manifests, gateway_port, scale_to_zero=scale_to_zero)
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -150,7 +170,7 @@ def run_dev(
         for service in services:
             manager.add_process(service.name, "exec " + shlex.join(service.command), env=env)
         say(f"starting {len(services)} processes: {', '.join(s.name for s in services)}")
-        announce = banner(manifests, gateway_port, database_url, redis_url)
+        announce = banner(manifests, gateway_port, database_url, redis_url, scale_to_zero)
         threading.Thread(
             target=wait_until_ready,
             args=(services, lambda: print(announce, flush=True)),

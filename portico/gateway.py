@@ -8,6 +8,7 @@ and `{"message": ...}` bodies.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -18,6 +19,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from prometheus_client import generate_latest
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -29,6 +31,7 @@ from portico.logs import new_request_id, request_id_var
 from portico.manifest import Manifest
 from portico.rate_limit import RateLimiter
 from portico.response_cache import Entry, ResponseCache, cache_key, cacheable
+from portico.scaler import ScaledFunction, StartFailed
 
 log = logging.getLogger("portico.gateway")
 
@@ -65,12 +68,15 @@ class Gateway:
         consumers: tuple[Consumer, ...] = DEV_CONSUMERS,
         openapi: Mapping[str, Any] | None = None,
         redis_url: str | None = None,
+        scaled: Sequence[ScaledFunction] = (),
     ) -> None:
         self.upstreams = [u for u in upstreams if u.manifest.api is not None]
         self.openapi = dict(openapi or {})
         self.redis_url = redis_url
         self.rate_limiter: RateLimiter | None = None
         self.cache = ResponseCache()
+        self.scaled = {function.name: function for function in scaled}
+        self._reaper: asyncio.Task[None] | None = None
         self.keys = by_api_key(consumers)
         self.session: aiohttp.ClientSession | None = None
 
@@ -185,6 +191,33 @@ class Gateway:
         request_id: str,
         body: bytes,
     ) -> web.Response:
+        scaled = self.scaled.get(upstream.manifest.name)
+        if scaled is None:
+            return await self._forward(request, upstream, consumer, request_id, body)
+        assert self.session is not None
+        scaled.in_flight += 1
+        try:
+            cold_seconds = await scaled.ensure_running(self.session)
+            response = await self._forward(request, upstream, consumer, request_id, body)
+        except StartFailed as exc:
+            log.error("%s", exc)
+            return kong_message(503, "The function could not be started", {"Retry-After": "5"})
+        finally:
+            scaled.in_flight -= 1
+            scaled.last_used = time.monotonic()
+        if cold_seconds is not None:
+            response.headers[headers.COLD_START] = "true"
+            response.headers[headers.COLD_START_MS] = str(round(cold_seconds * 1000))
+        return response
+
+    async def _forward(
+        self,
+        request: web.Request,
+        upstream: Upstream,
+        consumer: Consumer | None,
+        request_id: str,
+        body: bytes,
+    ) -> web.Response:
         assert self.session is not None and upstream.manifest.api is not None
         forwarded = {
             k: v for k, v in request.headers.items() if k.lower() not in STRIPPED_REQUEST_HEADERS
@@ -226,6 +259,11 @@ class Gateway:
     async def openapi_document(self, _: web.Request) -> web.Response:
         return web.json_response(self.openapi)
 
+    async def metrics(self, _: web.Request) -> web.Response:
+        response = web.Response(body=generate_latest())
+        response.content_type = "text/plain"
+        return response
+
     async def _open(self, _: web.Application) -> None:
         if self.redis_url:
             # No retries, short timeouts: with Redis away, requests pass unlimited at once
@@ -237,12 +275,23 @@ class Gateway:
                 retry=Retry(NoBackoff(), 0),
             )
             self.rate_limiter = RateLimiter(counters)
+        self._reaper = asyncio.create_task(self._stop_idle_functions())
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
             auto_decompress=False,
         )
 
+    async def _stop_idle_functions(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for function in self.scaled.values():
+                await function.stop_if_idle()
+
     async def _close(self, _: web.Application) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+        for function in self.scaled.values():
+            await function.stop()
         if self.session is not None:
             await self.session.close()
         if self.rate_limiter is not None:
@@ -252,6 +301,7 @@ class Gateway:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/openapi.json", self.openapi_document)
+        app.router.add_get("/metrics", self.metrics)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         app.on_startup.append(self._open)
         app.on_cleanup.append(self._close)
@@ -272,6 +322,7 @@ def run_gateway(
     port: int,
     openapi: Mapping[str, Any],
     redis_url: str | None,
+    scaled: Sequence[ScaledFunction] = (),
 ) -> None:
-    gateway = Gateway(upstreams, openapi=openapi, redis_url=redis_url)
+    gateway = Gateway(upstreams, openapi=openapi, redis_url=redis_url, scaled=scaled)
     web.run_app(gateway.app(), host=host, port=port, print=None, access_log=None)

@@ -12,3 +12,5 @@ LOCATION = "Location"
 GATEWAY_ASSERTED = (CONSUMER_USERNAME, CONSUMER_ID, "X-Consumer-Custom-ID", "X-Anonymous-Consumer")
 IDEMPOTENCY_KEY = "Idempotency-Key"  # IETF httpapi draft: an sf-string, quoted (bare accepted)
 IDEMPOTENT_REPLAYED = "Idempotent-Replayed"  # "true" on a replayed response
+COLD_START = "X-Portico-Cold-Start"  # "true" when the request started its function
+COLD_START_MS = "X-Portico-Cold-Start-Ms"  # how long that start took

@@ -16,7 +16,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class DevStack:
-    def __init__(self, data_dir: Path, port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        env: dict[str, str] | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.output: list[str] = []
@@ -34,6 +40,7 @@ class DevStack:
                 str(data_dir),
                 "--port",
                 str(port),
+                *extra_args,
             ],
             cwd=ROOT,
             env=environment,

@@ -27,6 +27,7 @@ def stack(services: Services) -> Iterator[DevStack]:
         scratch_dir("portico-test-dev-"),
         free_port(),
         env={"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url},
+        extra_args=("--no-scale-to-zero",),  # timing-sensitive tests (rate limits) run warm
     )
     try:
         dev.wait_ready()

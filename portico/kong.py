@@ -1,0 +1,259 @@
+"""Kong OSS 3.9 DB-less declarative configuration, a pure function of the manifests.
+
+One service and one route per HTTP function. The manifest's gateway policies become plugins on
+the route with the dev gateway's behaviour (portico.gateway): key-auth on the `apikey` header,
+per-consumer rate limits counted in Redis, request-size-limiting, proxy-cache, cors;
+correlation-id and prometheus apply to every route. tests/unit/test_kong.py checks every plugin
+field rendered here against Kong 3.x's own plugin schemas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from portico import headers
+from portico.consumers import DEV_CONSUMERS
+from portico.limits import upstream_timeout_seconds
+from portico.manifest import Api, Cache, Cors, Manifest, RateLimit, Route
+from portico.rate_limit import configured_windows
+from portico.response_cache import CACHEABLE_STATUSES, CACHEABLE_TYPES
+
+FORMAT_VERSION = "3.0"
+DEFAULT_UPSTREAM_TEMPLATE = "http://{name}.portico.svc.cluster.local"
+DEFAULT_REDIS_HOST = "portico-redis"
+DEFAULT_REDIS_PORT = 6379
+
+HEADER = (
+    "# rendered by `portico render kong` from functions/*.yaml; do not edit\n"
+    "# Kong OSS 3.9 DB-less declarative configuration (KONG_DECLARATIVE_CONFIG)\n"
+)
+DEV_CREDENTIALS_WARNING = (
+    "# DEV-ONLY CREDENTIALS: these consumers carry the published dev keys. Never deploy them:\n"
+    "# the chart replaces the consumers from a Secret.\n"
+)
+
+
+@dataclass(frozen=True)
+class KongConsumer:
+    username: str
+    keys: tuple[str, ...]
+
+
+DEV_KONG_CONSUMERS = tuple(KongConsumer(c.username, (c.api_key,)) for c in DEV_CONSUMERS)
+_DEV_KEYS = frozenset(c.api_key for c in DEV_CONSUMERS)
+
+
+def render(
+    manifests: Iterable[Manifest],
+    *,
+    upstream_template: str = DEFAULT_UPSTREAM_TEMPLATE,
+    redis_host: str = DEFAULT_REDIS_HOST,
+    redis_port: int = DEFAULT_REDIS_PORT,
+    consumers: Sequence[KongConsumer] = DEV_KONG_CONSUMERS,
+) -> dict[str, Any]:
+    functions = http_functions(manifests)
+    redis = {"host": redis_host, "port": redis_port}
+    return {
+        "_format_version": FORMAT_VERSION,
+        "services": [service(m, upstream_template) for m, _ in functions],
+        "routes": [route(m.name, api, redis) for m, api in functions],
+        "plugins": global_plugins(),
+        "consumers": [consumer(c) for c in sorted(consumers, key=lambda c: c.username)],
+    }
+
+
+def http_functions(manifests: Iterable[Manifest]) -> list[tuple[Manifest, Api]]:
+    """(manifest, api) of every HTTP function, by name; queue workers have no route."""
+    return sorted(((m, m.api) for m in manifests if m.api is not None), key=lambda f: f[0].name)
+
+
+def service(manifest: Manifest, upstream_template: str) -> dict[str, Any]:
+    timeout_ms = upstream_timeout_seconds(manifest) * 1000
+    return {
+        "name": manifest.name,
+        "url": upstream_template.format(name=manifest.name),
+        "connect_timeout": timeout_ms,
+        "read_timeout": timeout_ms,
+        "write_timeout": timeout_ms,
+        # Kong retries 5 times by default: a retried POST could run its function twice, and the
+        # wait would outlast the timeout chain. The dev gateway never retries either.
+        "retries": 0,
+    }
+
+
+def route(name: str, api: Api, redis: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "service": name,
+        "methods": route_methods(api),
+        "paths": [regex_path(api.route)],
+        "strip_path": False,
+        "plugins": route_plugins(api, redis),
+    }
+
+
+def route_methods(api: Api) -> list[str]:
+    # A CORS preflight is an OPTIONS request; the cors plugin answers it only if the route
+    # matches it. It runs before key-auth, so a preflight needs no key.
+    return [api.route.method, "OPTIONS"] if api.cors is not None else [api.route.method]
+
+
+def regex_path(route: Route) -> str:
+    """The route's path as a Kong 3.x regex path: "~" marks a regex (a plain path would match
+    as a prefix), Kong anchors it at the start and "$" at the end; {param} matches one segment.
+    """
+    segments = (segment_pattern(segment) for segment in route.path.split("/")[1:])
+    return "~/" + "/".join(segments) + "$"
+
+
+def segment_pattern(segment: str) -> str:
+    if segment.startswith("{") and segment.endswith("}"):
+        return f"(?<{segment[1:-1]}>[^/]+)"
+    return segment.replace(".", r"\.")  # the only regex metacharacter a literal segment allows
+
+
+def route_plugins(api: Api, redis: dict[str, Any]) -> list[dict[str, Any]]:
+    plugins = [request_size_limiting(api.max_body_bytes)]
+    if api.auth == "required":
+        plugins.append(key_auth())
+    if api.rate_limit is not None:
+        plugins.append(rate_limiting(api.rate_limit, redis))
+    if api.cache is not None:
+        plugins.append(proxy_cache(api.cache))
+    if api.cors is not None:
+        plugins.append(cors(api.cors))
+    return sorted(plugins, key=lambda p: str(p["name"]))
+
+
+def plugin(name: str, config: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "config": config}
+
+
+def key_auth() -> dict[str, Any]:
+    return plugin(
+        "key-auth",
+        {
+            "key_names": [headers.API_KEY],
+            "key_in_query": False,  # the header only, as in dev: keys in URLs end up in logs
+            "hide_credentials": True,  # functions never see a key
+        },
+    )
+
+
+def rate_limiting(limits: RateLimit, redis: dict[str, Any]) -> dict[str, Any]:
+    return plugin(
+        "rate-limiting",
+        {
+            **dict(configured_windows(limits)),
+            "limit_by": "consumer",  # falls back to the client IP on auth: none routes
+            "policy": "redis",
+            "redis": dict(redis),
+            "fault_tolerant": True,
+        },
+    )
+
+
+def request_size_limiting(max_body_bytes: int) -> dict[str, Any]:
+    return plugin(
+        "request-size-limiting", {"allowed_payload_size": max_body_bytes, "size_unit": "bytes"}
+    )
+
+
+def proxy_cache(cache: Cache) -> dict[str, Any]:
+    return plugin(
+        "proxy-cache",
+        {
+            "strategy": "memory",  # per Kong node, keyed by consumer, route, path and query
+            "cache_ttl": cache.ttl_seconds,
+            "request_method": ["GET", "HEAD"],
+            "response_code": sorted(CACHEABLE_STATUSES),
+            "content_type": list(CACHEABLE_TYPES),
+        },
+    )
+
+
+def cors(policy: Cors) -> dict[str, Any]:
+    return plugin(
+        "cors", {"origins": list(policy.allow_origins), "max_age": policy.max_age_seconds}
+    )
+
+
+def global_plugins() -> list[dict[str, Any]]:
+    return [
+        plugin(
+            "correlation-id",
+            {"header_name": headers.REQUEST_ID, "generator": "uuid", "echo_downstream": True},
+        ),
+        # Kong 3.x collects no per-route request metrics unless asked to.
+        plugin("prometheus", {"status_code_metrics": True, "latency_metrics": True}),
+    ]
+
+
+def consumer(account: KongConsumer) -> dict[str, Any]:
+    return {
+        "username": account.username,
+        "keyauth_credentials": [{"key": key} for key in sorted(account.keys)],
+    }
+
+
+# --- The consumers file ------------------------------------------------------------------------
+
+
+def parse_consumers(text: str) -> tuple[KongConsumer, ...]:
+    """A consumers file: a YAML list of {username, keys: [...]}; ValueError says what is wrong
+    (never quoting a key)."""
+    entries = yaml.safe_load(text)
+    if not isinstance(entries, list) or not entries:
+        raise ValueError("expected a non-empty YAML list of {username: ..., keys: [...]}")
+    consumers = tuple(parse_consumer(entry, number) for number, entry in enumerate(entries, 1))
+    usernames = [c.username for c in consumers]
+    if len(set(usernames)) != len(usernames):
+        raise ValueError("each username may be listed only once")
+    keys = [key for c in consumers for key in c.keys]
+    if len(set(keys)) != len(keys):
+        raise ValueError("each key may be listed only once, across all consumers")
+    return consumers
+
+
+def parse_consumer(entry: object, number: int) -> KongConsumer:
+    if not isinstance(entry, dict) or set(entry) != {"username", "keys"}:
+        raise ValueError(f"consumer {number}: expected exactly the fields username and keys")
+    username, keys = entry["username"], entry["keys"]
+    if not isinstance(username, str) or not username:
+        raise ValueError(f"consumer {number}: username must be a non-empty string")
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
+        raise ValueError(f"consumer {username!r}: keys must be a non-empty list of strings")
+    return KongConsumer(username, tuple(keys))
+
+
+# --- YAML ---------------------------------------------------------------------------------------
+
+
+def to_yaml(config: dict[str, Any]) -> str:
+    """The file: the header, a warning first whenever it carries dev credentials, the config."""
+    warning = DEV_CREDENTIALS_WARNING if has_dev_credentials(config) else ""
+    return warning + HEADER + dump_yaml(config)
+
+
+def has_dev_credentials(config: dict[str, Any]) -> bool:
+    return any(
+        credential["key"] in _DEV_KEYS
+        for account in config["consumers"]
+        for credential in account["keyauth_credentials"]
+    )
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a value shared by several places in full each time (no &anchors / *aliases)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump_yaml(document: dict[str, Any]) -> str:
+    """Block-style YAML in the document's own key order (the renderers order it stably)."""
+    return yaml.dump(document, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False)
