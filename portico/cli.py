@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -181,14 +182,18 @@ def render() -> None:
     """Render configuration from the manifests (committed under gateway-config/)."""
 
 
+def output_option(default: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    return click.option(
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=default,
+        show_default=True,
+        help="Where to write it; '-' for standard output.",
+    )
+
+
 @render.command("openapi")
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="gateway-config/openapi.json",
-    show_default=True,
-    help="Where to write it; '-' for standard output.",
-)
+@output_option("gateway-config/openapi.json")
 @functions_option
 def render_openapi(output: Path, functions_dir: Path) -> None:
     """The OpenAPI 3.1 document of every HTTP function."""
@@ -197,12 +202,7 @@ def render_openapi(output: Path, functions_dir: Path) -> None:
     from portico.openapi import render as render_document
 
     text = json.dumps(render_document(manifests_or_exit(functions_dir)), indent=2) + "\n"
-    if str(output) == "-":
-        click.echo(text, nl=False)
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text)
-    click.echo(f"wrote {output}")
+    write_rendered(output, text)
 
 
 def write_rendered(output: Path, text: str) -> None:
@@ -227,13 +227,7 @@ def upstream_template_option(ctx: click.Context, param: click.Parameter, value: 
 
 
 @render.command("kong")
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="gateway-config/kong.yaml",
-    show_default=True,
-    help="Where to write it; '-' for standard output.",
-)
+@output_option("gateway-config/kong.yaml")
 @click.option(
     "--upstream-template",
     default="http://{name}.portico.svc.cluster.local",
@@ -296,13 +290,7 @@ def render_kong(
 
 
 @render.command("openfaas")
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default="gateway-config/openfaas/stack.yml",
-    show_default=True,
-    help="Where to write it; '-' for standard output.",
-)
+@output_option("gateway-config/openfaas/stack.yml")
 @click.option(
     "--image", default="portico-functions:latest", show_default=True, help="The function image."
 )

@@ -28,7 +28,7 @@ from portico import headers
 from portico.consumers import DEV_CONSUMERS, Consumer, by_api_key
 from portico.limits import upstream_timeout_seconds
 from portico.logs import new_request_id, request_id_var
-from portico.manifest import Manifest
+from portico.manifest import Api, Manifest
 from portico.rate_limit import RateLimiter
 from portico.response_cache import Entry, ResponseCache, cache_key, cacheable
 from portico.scaler import ScaledFunction, StartFailed
@@ -50,6 +50,26 @@ STRIPPED_REQUEST_HEADERS = HOP_BY_HOP | {h.lower() for h in headers.GATEWAY_ASSE
 class Upstream:
     manifest: Manifest
     base_url: str
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request on its way through the gateway's policies to its function."""
+
+    request: web.Request
+    upstream: Upstream
+    consumer: Consumer | None
+    request_id: str
+    body: bytes
+
+    @property
+    def api(self) -> Api:
+        assert self.upstream.manifest.api is not None  # only HTTP functions are upstreams
+        return self.upstream.manifest.api
+
+    @property
+    def consumer_id(self) -> str:
+        return self.consumer.id if self.consumer else ""
 
 
 def kong_message(status: int, message: str, extra: Mapping[str, str] | None = None) -> web.Response:
@@ -138,27 +158,17 @@ class Gateway:
             limit_headers = decision.headers
             if not decision.allowed:
                 return kong_message(429, "API rate limit exceeded", limit_headers)
-        response = await self._cached_or_proxied(request, upstream, consumer, request_id, body)
+        call = Call(request, upstream, consumer, request_id, body)
+        response = await self._cached_or_proxied(call)
         response.headers.update(limit_headers)
         return response
 
-    async def _cached_or_proxied(
-        self,
-        request: web.Request,
-        upstream: Upstream,
-        consumer: Consumer | None,
-        request_id: str,
-        body: bytes,
-    ) -> web.Response:
-        assert upstream.manifest.api is not None
-        if upstream.manifest.api.cache is None or request.method != "GET":
-            return await self._proxy(request, upstream, consumer, request_id, body)
-        key = cache_key(
-            consumer.id if consumer else "",
-            request.method,
-            request.path,
-            list(request.query.items()),
-        )
+    async def _cached_or_proxied(self, call: Call) -> web.Response:
+        cache = call.api.cache
+        if cache is None or call.request.method != "GET":
+            return await self._proxy(call)
+        query = list(call.request.query.items())
+        key = cache_key(call.consumer_id, call.request.method, call.request.path, query)
         now = time.time()
         entry = self.cache.get(key, now)
         if entry is not None:
@@ -166,8 +176,8 @@ class Gateway:
             response.headers["Age"] = str(int(now - entry.stored_at))
             status = "Hit"
         else:
-            response = await self._proxy(request, upstream, consumer, request_id, body)
-            status = self._remember(key, response, now, upstream.manifest.api.cache.ttl_seconds)
+            response = await self._proxy(call)
+            status = self._remember(key, response, now, cache.ttl_seconds)
         response.headers["X-Cache-Status"] = status
         response.headers["X-Cache-Key"] = key
         return response
@@ -183,22 +193,16 @@ class Gateway:
         self.cache.put(key, Entry(response.status, headers, bytes(body), now, now + ttl))
         return "Miss"
 
-    async def _proxy(
-        self,
-        request: web.Request,
-        upstream: Upstream,
-        consumer: Consumer | None,
-        request_id: str,
-        body: bytes,
-    ) -> web.Response:
-        scaled = self.scaled.get(upstream.manifest.name)
+    async def _proxy(self, call: Call) -> web.Response:
+        """Forward, first starting the function if it is scaled to zero."""
+        scaled = self.scaled.get(call.upstream.manifest.name)
         if scaled is None:
-            return await self._forward(request, upstream, consumer, request_id, body)
+            return await self._forward(call)
         assert self.session is not None
         scaled.in_flight += 1
         try:
             cold_seconds = await scaled.ensure_running(self.session)
-            response = await self._forward(request, upstream, consumer, request_id, body)
+            response = await self._forward(call)
         except StartFailed as exc:
             log.error("%s", exc)
             return kong_message(503, "The function could not be started", {"Retry-After": "5"})
@@ -210,47 +214,41 @@ class Gateway:
             response.headers[headers.COLD_START_MS] = str(round(cold_seconds * 1000))
         return response
 
-    async def _forward(
-        self,
-        request: web.Request,
-        upstream: Upstream,
-        consumer: Consumer | None,
-        request_id: str,
-        body: bytes,
-    ) -> web.Response:
-        assert self.session is not None and upstream.manifest.api is not None
+    async def _forward(self, call: Call) -> web.Response:
+        assert self.session is not None
+        request, consumer = call.request, call.consumer
         forwarded = {
             k: v for k, v in request.headers.items() if k.lower() not in STRIPPED_REQUEST_HEADERS
         }
-        forwarded[headers.REQUEST_ID] = request_id
+        forwarded[headers.REQUEST_ID] = call.request_id
         forwarded["X-Forwarded-For"] = request.remote or ""
         forwarded["X-Forwarded-Proto"] = request.scheme
         if consumer is not None:
             forwarded[headers.CONSUMER_USERNAME] = consumer.username
             forwarded[headers.CONSUMER_ID] = consumer.id
-        timeout = aiohttp.ClientTimeout(total=upstream_timeout_seconds(upstream.manifest))
+        timeout = aiohttp.ClientTimeout(total=upstream_timeout_seconds(call.upstream.manifest))
         try:
             async with self.session.request(
                 request.method,
-                upstream.base_url + request.rel_url.raw_path_qs,
+                call.upstream.base_url + request.rel_url.raw_path_qs,
                 headers=forwarded,
-                data=body,
+                data=call.body,
                 timeout=timeout,
                 allow_redirects=False,
             ) as upstream_response:
-                body = await upstream_response.read()
+                reply = await upstream_response.read()
                 reply_headers = {
                     k: v
                     for k, v in upstream_response.headers.items()
                     if k.lower() not in HOP_BY_HOP
                 }
                 return web.Response(
-                    status=upstream_response.status, body=body, headers=reply_headers
+                    status=upstream_response.status, body=reply, headers=reply_headers
                 )
         except TimeoutError:
             return kong_message(504, "The upstream server is timing out")
         except aiohttp.ClientError as exc:
-            log.warning("upstream %s failed: %s", upstream.manifest.name, exc)
+            log.warning("upstream %s failed: %s", call.upstream.manifest.name, exc)
             return kong_message(502, "An invalid response was received from the upstream server")
 
     async def healthz(self, _: web.Request) -> web.Response:
