@@ -26,9 +26,10 @@ from redis.backoff import NoBackoff
 
 from portico import headers
 from portico.consumers import DEV_CONSUMERS, Consumer, by_api_key
+from portico.cors import is_preflight, origin_headers, preflight_headers
 from portico.limits import upstream_timeout_seconds
 from portico.logs import new_request_id, request_id_var
-from portico.manifest import Api, Manifest
+from portico.manifest import Api, Cors, Manifest
 from portico.rate_limit import RateLimiter
 from portico.response_cache import Entry, ResponseCache, cache_key, cacheable
 from portico.scaler import ScaledFunction, StartFailed
@@ -133,19 +134,38 @@ class Gateway:
         return response
 
     async def _respond(self, request: web.Request, request_id: str) -> web.StreamResponse:
+        if is_preflight(request.method, request.headers):
+            policy = self.cors_for_path(request.path)
+            if policy is not None:  # cors runs before auth in Kong, too
+                return web.Response(status=200, headers=preflight_headers(policy, request.headers))
         matched = self.route(request.method, request.path)
         if matched is None:
             return kong_message(404, "no Route matched with those values")
         upstream, _ = matched
         assert upstream.manifest.api is not None
-        api = upstream.manifest.api
+        response = await self._apply_policies(request, upstream, upstream.manifest.api, request_id)
+        if upstream.manifest.api.cors is not None:
+            cors = origin_headers(upstream.manifest.api.cors, request.headers.get("Origin"))
+            response.headers.update(cors)
+        return response
+
+    def cors_for_path(self, path: str) -> Cors | None:
+        for upstream in self.upstreams:
+            api = upstream.manifest.api
+            if api is not None and api.cors is not None and api.route.matches_path(path):
+                return api.cors
+        return None
+
+    async def _apply_policies(
+        self, request: web.Request, upstream: Upstream, api: Api, request_id: str
+    ) -> web.StreamResponse:
+        """key-auth, request-size-limiting, rate-limiting, proxy-cache: Kong's plugin order."""
         consumer: Consumer | None = None
         if api.auth == "required":
             outcome = self.authenticate(request)
             if isinstance(outcome, web.Response):
                 return outcome
             consumer = outcome
-        # The rest in Kong's plugin order: request-size-limiting, rate-limiting, proxy-cache.
         body = await read_body(request, api.max_body_bytes)
         if body is None:
             return kong_message(413, "Request size limit exceeded")

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 ALICE = {"apikey": "alice-dev-key"}
 BOB = {"apikey": "bob-dev-key"}
-FUNCTIONS = ("limited", "cached", "shaped-body")
+FUNCTIONS = ("limited", "cached", "shaped-body", "shared")
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +141,31 @@ def test_errors_are_not_cached(api):
     response = api.get("/cached/c", headers={"apikey": "wrong"})
     assert response.status_code == 401
     assert "X-Cache-Status" not in response.headers
+
+
+def test_a_preflight_is_answered_by_the_gateway_without_a_key(api):
+    response = api.options(
+        "/shared",
+        headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "apikey",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert response.headers["Access-Control-Allow-Headers"] == "apikey"
+    assert response.headers["Access-Control-Max-Age"] == "600"
+
+
+def test_answers_carry_the_allowed_origin_even_rejections(api):
+    allowed = api.get("/shared", headers={**ALICE, "Origin": "https://admin.example.com:8443"})
+    unknown = api.get("/shared", headers={**ALICE, "Origin": "https://evil.example.com"})
+    no_key = api.get("/shared", headers={"Origin": "https://app.example.com"})
+
+    assert allowed.status_code == 200
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://admin.example.com:8443"
+    assert allowed.headers["Vary"] == "Origin"
+    assert unknown.status_code == 200 and "Access-Control-Allow-Origin" not in unknown.headers
+    assert no_key.status_code == 401
+    assert no_key.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
