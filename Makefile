@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEV_DIR ?= .dev
 
 .DEFAULT_GOAL := help
-.PHONY: help venv dev dev-reset render test test-unit test-integration test-faults lint typecheck check lock clean
+.PHONY: help venv dev dev-reset render test test-unit test-integration test-conformance test-faults lint typecheck check lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -29,13 +29,16 @@ dev-reset: ## Delete the local data kept in .dev/ (database, queue)
 	@echo "==> $(DEV_DIR) removed; the next 'make dev' starts from empty, seeded data"
 
 test: $(STAMP) lint typecheck check ## Lint, type-check, validate manifests, run unit, integration and fault tests
-	$(BIN)/pytest tests/unit tests/integration tests/faults
+	$(BIN)/pytest tests/unit tests/integration tests/conformance tests/faults
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
 	$(BIN)/pytest tests/unit
 
 test-integration: $(STAMP) ## Integration tests against real Postgres and Redis
 	$(BIN)/pytest tests/integration
+
+test-conformance: $(STAMP) ## The API contract (PORTICO_CONFORMANCE_BASE_URL, or a local portico dev)
+	$(BIN)/pytest tests/conformance
 
 test-faults: $(STAMP) ## Fault tests (kill and restart real processes), printing their figures
 	$(BIN)/pytest -s tests/faults

@@ -13,7 +13,7 @@ import shlex
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +56,17 @@ def portico_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "portico.cli", *args]
 
 
+def distinct_ports() -> Iterator[int]:
+    """Free ports, never the same twice: an on-demand function binds its port only when its
+    first request comes, so the OS may offer that port again meanwhile."""
+    given: set[int] = set()
+    while True:
+        port = free_port()
+        if port not in given:
+            given.add(port)
+            yield port
+
+
 def plan_services(
     manifests: list[Manifest], gateway_port: int, *, scale_to_zero: bool = True
 ) -> list[Service]:
@@ -63,8 +74,9 @@ def plan_services(
     left to the gateway, which starts it on its first request (unless scale_to_zero is off)."""
     services: list[Service] = []
     upstream_args: list[str] = []
+    ports = distinct_ports()
     for m in manifests:
-        port = free_port()
+        port = next(ports)
         url = f"http://127.0.0.1:{port}"
         if m.is_http and scale_to_zero and m.function.scale.min == 0:
             upstream_args += ["--scale-to-zero", f"{m.name}={port}"]
@@ -73,7 +85,7 @@ def plan_services(
         services.append(Service(m.name, command, f"{url}/readyz"))
         if m.is_http:
             upstream_args += ["--upstream", f"{m.name}={url}"]
-    relay_port = free_port()
+    relay_port = next(ports)
     services.append(
         Service(
             "relay",

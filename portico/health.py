@@ -22,22 +22,26 @@ def serve_health(
     """The health endpoints of a process that is not a web app (a worker, the relay), served
     from a background thread."""
     app = Flask(f"{name}-health")
-    add_health_routes(app, draining, is_ready)
+    add_health_routes(app, name, draining, is_ready)
     server = make_server(host, port, app, threaded=True)
     threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
 
 
-def add_health_routes(app: Flask, draining: threading.Event, is_ready: Callable[[], bool]) -> None:
-    """Alive while the process runs; ready while not draining and its backends answer."""
+def add_health_routes(
+    app: Flask, name: str, draining: threading.Event, is_ready: Callable[[], bool]
+) -> None:
+    """Alive while the process runs; ready while not draining and its backends answer. Both
+    name the function, so whoever polls knows it reached the process it meant."""
 
     def readiness() -> Response:
         if draining.is_set():
-            return json_response({"status": "draining"}, 503)
+            return json_response({"status": "draining", "function": name}, 503)
         if not is_ready():
-            return json_response({"status": "unavailable"}, 503)
-        return json_response({"status": "ready"})
+            return json_response({"status": "unavailable", "function": name}, 503)
+        return json_response({"status": "ready", "function": name})
 
-    app.add_url_rule("/healthz", "healthz", lambda: json_response({"status": "alive"}))
+    alive = {"status": "alive", "function": name}
+    app.add_url_rule("/healthz", "healthz", lambda: json_response(alive))
     app.add_url_rule("/readyz", "readyz", readiness)
     app.add_url_rule(
         "/metrics", "metrics", lambda: Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)

@@ -75,7 +75,7 @@ def create_app(manifest: Manifest, resources: Resources) -> Flask:
         view_func=lambda **params: invoke(state, params),
         methods=[api.route.method],
     )
-    add_health_routes(app, state.draining, resources.is_ready)
+    add_health_routes(app, manifest.name, state.draining, resources.is_ready)
     app.before_request(start_request)
     app.after_request(lambda response: finish_request(state, response))
     app.register_error_handler(HTTPException, http_error)

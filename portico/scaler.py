@@ -78,9 +78,10 @@ class ScaledFunction:
         deadline = time.monotonic() + self.start_timeout
         timeout = aiohttp.ClientTimeout(total=1)
         while time.monotonic() < deadline and self.running():
-            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError):
                 async with session.get(f"{self.base_url}/readyz", timeout=timeout) as response:
-                    if response.status == 200:
+                    # Only our own process counts: another one may hold the port.
+                    if response.status == 200 and (await response.json())["function"] == self.name:
                         return True
             await asyncio.sleep(0.02)
         return False

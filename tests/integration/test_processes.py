@@ -136,7 +136,7 @@ def test_worker_serves_health_and_finishes_its_job_on_sigterm(clean_state):
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(f"{base}/readyz")
-        assert httpx.get(f"{base}/healthz").json() == {"status": "alive"}
+        assert httpx.get(f"{base}/healthz").json() == {"status": "alive", "function": "note-taker"}
         assert "# TYPE portico_jobs_total counter" in httpx.get(f"{base}/metrics").text
         time.sleep(0.5)  # the job (2 s) is under way
         worker.send_signal(signal.SIGTERM)

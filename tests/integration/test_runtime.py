@@ -260,8 +260,8 @@ def test_health_readiness_and_metrics(app_for):
     client = app_for("submit-claim")
     client.post("/claims", json=GOOD_CLAIM, headers=ALICE)
 
-    assert client.get("/healthz").get_json() == {"status": "alive"}
-    assert client.get("/readyz").get_json() == {"status": "ready"}
+    assert client.get("/healthz").get_json() == {"status": "alive", "function": "submit-claim"}
+    assert client.get("/readyz").get_json() == {"status": "ready", "function": "submit-claim"}
     exposition = client.get("/metrics").get_data(as_text=True)
     assert (
         'portico_http_requests_total{function="submit-claim",method="POST",route="/claims",status="201"}'

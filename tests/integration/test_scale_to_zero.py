@@ -61,3 +61,32 @@ def test_a_function_that_cannot_start_gets_503_with_retry_after(gateway):
     assert response.status_code == 503
     assert response.json() == {"message": "The function could not be started"}
     assert response.headers["Retry-After"] == "5"
+
+
+def test_a_port_held_by_another_function_is_never_mistaken_for_ours(services):
+    """The function on the port answers /readyz, but with its own name: the gateway must not
+    route to it (it would answer someone else's requests)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": services.database_url,
+        "REDIS_URL": services.redis_url,
+        "PORTICO_FUNCTIONS_DIR": str(TEST_FUNCTIONS_DIR),
+    }
+    taken = free_port()
+    impostor = Process(["serve", "cached", "--port", str(taken)], env, taken)
+    port = free_port()
+    gateway = Process(
+        ["gateway", "--port", str(port), "--scale-to-zero", f"shared={taken}"], env, port
+    )
+    try:
+        impostor.wait_ready()
+        gateway.wait_ready(path="/healthz")
+        response = httpx.get(
+            f"{gateway.url}/shared", headers={"apikey": "alice-dev-key"}, timeout=60
+        )
+    finally:
+        gateway.stop()
+        impostor.stop()
+
+    assert response.status_code == 503
+    assert response.json() == {"message": "The function could not be started"}

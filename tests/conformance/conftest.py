@@ -1,0 +1,66 @@
+"""The conformance suite's target: any deployment's base URL, or a local `portico dev`.
+
+    PORTICO_CONFORMANCE_BASE_URL=http://localhost:32080 \\
+    PORTICO_CONFORMANCE_ALICE_KEY=... PORTICO_CONFORMANCE_BOB_KEY=... pytest tests/conformance
+
+Without a base URL the suite starts `portico dev` (all functions warm) on the test session's
+Postgres and Redis. The tests never rely on wiping state: they create what they check.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from portico.embedded import free_port
+from tests.conftest import Services, scratch_dir
+from tests.integration.devstack import DevStack
+
+
+@dataclass(frozen=True)
+class Target:
+    base_url: str
+    alice_key: str
+    bob_key: str
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest) -> Iterator[Target]:
+    alice = os.environ.get("PORTICO_CONFORMANCE_ALICE_KEY", "alice-dev-key")
+    bob = os.environ.get("PORTICO_CONFORMANCE_BOB_KEY", "bob-dev-key")
+    base_url = os.environ.get("PORTICO_CONFORMANCE_BASE_URL")
+    if base_url:
+        yield Target(base_url.rstrip("/"), alice, bob)
+        return
+    services: Services = request.getfixturevalue("services")
+    stack = DevStack(
+        scratch_dir("portico-conformance-"),
+        free_port(),
+        env={"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url},
+        extra_args=("--no-scale-to-zero",),
+    )
+    try:
+        stack.wait_ready()
+        yield Target(stack.base_url, alice, bob)
+    finally:
+        stack.stop()
+
+
+@pytest.fixture()
+def api(target: Target) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=target.base_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture()
+def alice(target: Target) -> dict[str, str]:
+    return {"apikey": target.alice_key}
+
+
+@pytest.fixture()
+def bob(target: Target) -> dict[str, str]:
+    return {"apikey": target.bob_key}
