@@ -1,12 +1,10 @@
 """Header names shared by the gateway, the runtime and the tests (Kong's where it has one)."""
 
 API_KEY = "apikey"  # Kong key-auth's default key name
-AUTHORIZATION = "Authorization"
 REQUEST_ID = "X-Request-ID"  # the correlation-id header, set by the gateway, echoed by functions
 CONSUMER_USERNAME = "X-Consumer-Username"  # Kong's upstream headers naming the authenticated caller
 CONSUMER_ID = "X-Consumer-ID"
 RETRY_AFTER = "Retry-After"
-LOCATION = "Location"
 
 # Headers a client must never be able to set for itself: the gateway strips them.
 GATEWAY_ASSERTED = (CONSUMER_USERNAME, CONSUMER_ID, "X-Consumer-Custom-ID", "X-Anonymous-Consumer")

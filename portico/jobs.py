@@ -1,4 +1,4 @@
-"""The RQ side of a message: the job it becomes, on the list KEDA watches.
+"""The RQ side of a message: the job it becomes, on the list KEDA watches (`rq:queue:<name>`).
 
 Messages travel as JSON (RQ's JSONSerializer, never pickle) to the job function
 `portico.worker.handle_message`, with the consuming worker's timeout and retries.
@@ -15,7 +15,6 @@ from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 
 JOB_FUNCTION = "portico.worker.handle_message"
-RQ_QUEUE_KEY_PREFIX = "rq:queue:"  # what KEDA watches: the list rq:queue:<name>
 FAILED_JOB_TTL_SECONDS = 7 * 24 * 3600
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -17,8 +16,6 @@ from tests.integration.devstack import DevStack
 pytestmark = pytest.mark.integration
 
 ALICE = {"apikey": "alice-dev-key"}
-BOB = {"apikey": "bob-dev-key"}
-PHOTO = {"policyId": "P-1001", "documentKey": "claims/2026/photo-1.jpg"}
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +24,7 @@ def stack(services: Services) -> Iterator[DevStack]:
         scratch_dir("portico-test-dev-"),
         free_port(),
         env={"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url},
-        extra_args=("--no-scale-to-zero",),  # timing-sensitive tests (rate limits) run warm
+        extra_args=("--no-scale-to-zero",),
     )
     try:
         dev.wait_ready()
@@ -40,22 +37,6 @@ def stack(services: Services) -> Iterator[DevStack]:
 def api(stack: DevStack, clean_state: Services) -> Iterator[httpx.Client]:
     with stack.client() as client:
         yield client
-
-
-def submit(api: httpx.Client, body: dict[str, Any], key: dict[str, str] = ALICE) -> str:
-    response = api.post("/claims", json=body, headers=key)
-    assert response.status_code == 201, response.text
-    return str(response.json()["claimId"])
-
-
-def wait_for_decision(api: httpx.Client, claim_id: str, timeout: float = 15.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        claim = api.get(f"/claims/{claim_id}", headers=ALICE).json()
-        if claim["status"] in ("approved", "rejected"):
-            return dict(claim)
-        time.sleep(0.2)
-    raise AssertionError(f"claim {claim_id} still {claim['status']} after {timeout}s")
 
 
 def test_request_ids_appear_in_the_function_logs(api, stack):
