@@ -7,12 +7,15 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from portico.config import Settings, settings_from_env
 from portico.manifest import Manifest, ManifestErrors, load_all
+
+if TYPE_CHECKING:
+    from portico.consumers import Consumer
 
 # This process's start, for the cold-start metric (gunicorn's forked worker inherits it).
 os.environ["PORTICO_STARTED_AT"] = str(time.time())
@@ -26,6 +29,28 @@ def functions_option(f: click.decorators.FC) -> click.decorators.FC:
         default="functions",
         show_default=True,
         help="Where the function manifests live.",
+    )(f)
+
+
+def consumers_callback(
+    ctx: click.Context, param: click.Parameter, value: Path | None
+) -> tuple[Consumer, ...]:
+    from portico.consumers import load_consumers
+
+    try:
+        return load_consumers(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def consumers_option(f: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--consumers",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        envvar="PORTICO_CONSUMERS_FILE",
+        callback=consumers_callback,
+        help="YAML list of the API consumers with their API keys and JWT issuers (format: "
+        "`portico render kong --help`). Default: the dev consumers alice and bob.",
     )(f)
 
 
@@ -242,43 +267,43 @@ def upstream_template_option(ctx: click.Context, param: click.Parameter, value: 
     help="The Redis that keeps the rate-limit counters.",
 )
 @click.option("--redis-port", type=click.IntRange(1, 65535), default=6379, show_default=True)
-@click.option(
-    "--consumers",
-    "consumers_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="YAML list of the API consumers and their keys (default: the dev consumers).",
-)
+@consumers_option
 @functions_option
 def render_kong(
     output: Path,
     upstream_template: str,
     redis_host: str,
     redis_port: int,
-    consumers_file: Path | None,
+    consumers: tuple[Consumer, ...],
     functions_dir: Path,
 ) -> None:
     """Kong OSS 3.9 DB-less configuration: a service and a route per HTTP function, with the
     manifest's policies as plugins.
 
-    --consumers FILE lists the consumers and their key-auth keys:
+    --consumers FILE lists the consumers, their API keys and their JWT issuers (the `iss` of
+    their tokens, with the HS256 secret or the RS256 public key that checks them):
 
     \b
       - username: acme
         keys: [a-long-random-key]
       - username: globex
         keys: [first-key, second-key]
+        jwt:
+          - issuer: https://login.globex.example
+            algorithm: RS256
+            public_key: |
+              -----BEGIN PUBLIC KEY-----
+              ...
+              -----END PUBLIC KEY-----
+          - issuer: globex-batch
+            algorithm: HS256
+            secret: a-long-random-secret
 
-    Without it the dev consumers alice and bob are rendered with their published keys, under a
-    warning that they are dev-only: the chart replaces the consumers from a Secret.
+    Without it the dev consumers alice and bob are rendered with their published credentials,
+    under a warning that they are dev-only: the chart replaces the consumers from a Secret.
     """
     from portico import kong
 
-    consumers = kong.DEV_KONG_CONSUMERS
-    if consumers_file is not None:
-        try:
-            consumers = kong.parse_consumers(consumers_file.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--consumers") from exc
     config = kong.render(
         manifests_or_exit(functions_dir),
         upstream_template=upstream_template,
@@ -396,6 +421,7 @@ def dlq_replay(job_ids: tuple[str, ...], replay_all: bool, functions_dir: Path) 
     show_default=True,
     help="How long an on-demand function may sit idle before it is stopped.",
 )
+@consumers_option
 @functions_option
 def gateway(
     host: str,
@@ -403,10 +429,11 @@ def gateway(
     upstreams: tuple[str, ...],
     on_demand: tuple[str, ...],
     idle_seconds: float,
+    consumers: tuple[Consumer, ...],
     functions_dir: Path,
 ) -> None:
-    """Run the dev gateway: Kong's routing, key auth, size and rate limits, caching and
-    correlation ids, driven by the manifests; starts scale-to-zero functions on demand."""
+    """Run the dev gateway: Kong's routing, API key and JWT auth, size and rate limits, caching
+    and correlation ids, driven by the manifests; starts scale-to-zero functions on demand."""
     from portico.dev import portico_command
     from portico.gateway import Upstream, run_gateway
     from portico.logs import configure_logging
@@ -444,6 +471,7 @@ def gateway(
         openapi=render_openapi(manifests),
         redis_url=settings.redis_url,
         scaled=scaled,
+        consumers=consumers,
     )
 
 
@@ -466,7 +494,8 @@ def dev(data_dir: Path, port: int, no_scale_to_zero: bool, functions_dir: Path) 
     """Run everything locally: Postgres, Redis, functions, workers, relay, gateway.
 
     Uses DATABASE_URL / REDIS_URL when set instead of starting embedded servers. Functions with
-    scale.min 0 start on their first request and stop after PORTICO_IDLE_SECONDS idle.
+    scale.min 0 start on their first request and stop after PORTICO_IDLE_SECONDS idle. The
+    gateway knows the dev consumers alice and bob, or those of PORTICO_CONSUMERS_FILE.
     """
     from portico.dev import run_dev
 
@@ -479,6 +508,35 @@ def dev(data_dir: Path, port: int, no_scale_to_zero: bool, functions_dir: Path) 
         scale_to_zero=not no_scale_to_zero,
     )
     sys.exit(code)
+
+
+@main.command("dev-token")
+@click.argument("username")
+@click.option("--audience", required=True, help="The API's audience (its manifest's jwt.audience).")
+@click.option(
+    "--ttl-seconds", type=click.IntRange(1), default=3600, show_default=True, help="Lifetime."
+)
+@consumers_option
+def dev_token(
+    username: str, audience: str, ttl_seconds: int, consumers: tuple[Consumer, ...]
+) -> None:
+    """Print a JWT for USERNAME signed with their HS256 secret from the consumers file (or the
+    dev secret of alice or bob), for trying out JWT routes:
+
+    \b
+      curl -H "Authorization: Bearer $(portico dev-token alice --audience portico-claims)" ...
+    """
+    from portico.jwt_auth import issue_hs256
+
+    for consumer in consumers:
+        if consumer.username != username:
+            continue
+        for credential in consumer.jwt_credentials:
+            if credential.algorithm == "HS256":
+                click.echo(issue_hs256(credential, audience, time.time() + ttl_seconds))
+                return
+        raise click.UsageError(f"{username!r} has no HS256 issuer to sign with")
+    raise click.UsageError(f"no consumer named {username!r}")
 
 
 if __name__ == "__main__":

@@ -130,10 +130,12 @@ def banner(
         if m.api is not None:
             on_demand = scale_to_zero and m.function.scale.min == 0
             started = "starts on first request" if on_demand else "running"
-            lines.append(f"  {m.api.route!s:32} -> {m.name} (auth: {m.api.auth}; {started})")
+            auth = f"jwt for {m.api.jwt.audience}" if m.api.jwt else m.api.auth
+            lines.append(f"  {m.api.route!s:32} -> {m.name} (auth: {auth}; {started})")
     lines += ["Queues:"] + [f"  {m.trigger.queue:32} -> {m.name}" for m in manifests if m.trigger]
     lines += ["Dev API keys (header 'apikey'):"]
-    lines += [f"  {c.username:6} {c.api_key}" for c in DEV_CONSUMERS]
+    lines += [f"  {c.username:6} {', '.join(c.api_keys)}" for c in DEV_CONSUMERS]
+    lines += ["Dev JWTs for jwt routes: portico dev-token alice --audience AUDIENCE"]
     lines += [
         "Try:",
         f"  curl -s -X POST {base}/claims -H 'apikey: alice-dev-key' \\",

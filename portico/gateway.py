@@ -1,9 +1,9 @@
 """The dev gateway: Kong's request path for a laptop, driven by the same manifests.
 
 Routes each request to its function by the manifests' routes, authenticates API keys (the
-`apikey` header), sets the correlation id, and tells the function who is calling with Kong's
-upstream headers, after stripping any copies a client sent. Rejections use Kong's status codes
-and `{"message": ...}` bodies.
+`apikey` header) or JWTs (`Authorization: Bearer`, see portico.jwt_auth), sets the correlation
+id, and tells the function who is calling with Kong's upstream headers, after stripping any
+copies a client sent. Rejections use Kong's status codes and `{"message": ...}` bodies.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from portico import headers
-from portico.consumers import DEV_CONSUMERS, Consumer, by_api_key
+from portico import headers, jwt_auth
+from portico.consumers import DEV_CONSUMERS, Consumer, by_api_key, by_issuer
 from portico.cors import is_preflight, origin_headers, preflight_headers
 from portico.limits import upstream_timeout_seconds
 from portico.logs import new_request_id, request_id_var
@@ -99,6 +99,7 @@ class Gateway:
         self.scaled = {function.name: function for function in scaled}
         self._reaper: asyncio.Task[None] | None = None
         self.keys = by_api_key(consumers)
+        self.issuers = by_issuer(consumers)
         self.session: aiohttp.ClientSession | None = None
 
     def route(self, method: str, path: str) -> tuple[Upstream, dict[str, str]] | None:
@@ -109,7 +110,9 @@ class Gateway:
                 return upstream, params
         return None
 
-    def authenticate(self, request: web.Request) -> Consumer | web.Response:
+    def authenticate(self, request: web.Request, api: Api) -> Consumer | web.Response:
+        if api.jwt is not None:
+            return self.authenticate_jwt(request, api.jwt.audience)
         key = request.headers.get(headers.API_KEY)
         if not key:
             return kong_message(401, "No API key found in request", {"WWW-Authenticate": "Key"})
@@ -117,6 +120,15 @@ class Gateway:
         if consumer is None:
             return kong_message(401, "Unauthorized", {"WWW-Authenticate": "Key"})
         return consumer
+
+    def authenticate_jwt(self, request: web.Request, audience: str) -> Consumer | web.Response:
+        token = jwt_auth.bearer_token(request.headers.get("Authorization"))
+        outcome = jwt_auth.check_audience(token, audience) or jwt_auth.authenticate(
+            token, self.issuers, time.time()
+        )
+        if isinstance(outcome, jwt_auth.Rejection):
+            return web.json_response(outcome.body, status=401)
+        return outcome
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
@@ -159,10 +171,11 @@ class Gateway:
     async def _apply_policies(
         self, request: web.Request, upstream: Upstream, api: Api, request_id: str
     ) -> web.StreamResponse:
-        """key-auth, request-size-limiting, rate-limiting, proxy-cache: Kong's plugin order."""
+        """key-auth or jwt, request-size-limiting, rate-limiting, proxy-cache: Kong's plugin
+        order."""
         consumer: Consumer | None = None
         if api.auth == "required":
-            outcome = self.authenticate(request)
+            outcome = self.authenticate(request, api)
             if isinstance(outcome, web.Response):
                 return outcome
             consumer = outcome
@@ -341,6 +354,7 @@ def run_gateway(
     openapi: Mapping[str, Any],
     redis_url: str | None,
     scaled: Sequence[ScaledFunction] = (),
+    consumers: tuple[Consumer, ...] = DEV_CONSUMERS,
 ) -> None:
-    gateway = Gateway(upstreams, openapi=openapi, redis_url=redis_url, scaled=scaled)
+    gateway = Gateway(upstreams, consumers, openapi=openapi, redis_url=redis_url, scaled=scaled)
     web.run_app(gateway.app(), host=host, port=port, print=None, access_log=None)

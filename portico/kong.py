@@ -2,23 +2,23 @@
 
 One service and one route per HTTP function. The manifest's gateway policies become plugins on
 the route with the dev gateway's behaviour (portico.gateway): key-auth on the `apikey` header,
-per-consumer rate limits counted in Redis, request-size-limiting, proxy-cache, cors;
-correlation-id and prometheus apply to every route. tests/unit/test_kong.py checks every plugin
-field rendered here against Kong 3.x's own plugin schemas.
+or jwt with Portico's audience check (see AUDIENCE_CHECK); per-consumer rate limits counted in
+Redis, request-size-limiting, proxy-cache, cors; correlation-id and prometheus apply to every
+route. tests/unit/test_kong.py checks every plugin field rendered here against Kong 3.x's own
+plugin schemas.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from portico import headers
-from portico.consumers import DEV_CONSUMERS
+from portico.consumers import DEV_CONSUMERS, DEV_SECRETS, Consumer, JwtCredential
 from portico.limits import upstream_timeout_seconds
-from portico.manifest import Api, Cache, Cors, Manifest, RateLimit, Route
+from portico.manifest import Api, Cache, Cors, Jwt, Manifest, RateLimit, Route
 from portico.rate_limit import configured_windows
 from portico.response_cache import CACHEABLE_STATUSES, CACHEABLE_TYPES
 
@@ -30,21 +30,12 @@ DEFAULT_REDIS_PORT = 6379
 HEADER = (
     "# rendered by `portico render kong` from functions/*.yaml; do not edit\n"
     "# Kong OSS 3.9 DB-less declarative configuration (KONG_DECLARATIVE_CONFIG)\n"
+    "# JWT routes' audience check needs KONG_UNTRUSTED_LUA_SANDBOX_REQUIRES=cjson.safe\n"
 )
 DEV_CREDENTIALS_WARNING = (
-    "# DEV-ONLY CREDENTIALS: these consumers carry the published dev keys. Never deploy them:\n"
-    "# the chart replaces the consumers from a Secret.\n"
+    "# DEV-ONLY CREDENTIALS: these consumers carry the published dev keys and JWT secrets.\n"
+    "# Never deploy them: the chart replaces the consumers from a Secret.\n"
 )
-
-
-@dataclass(frozen=True)
-class KongConsumer:
-    username: str
-    keys: tuple[str, ...]
-
-
-DEV_KONG_CONSUMERS = tuple(KongConsumer(c.username, (c.api_key,)) for c in DEV_CONSUMERS)
-_DEV_KEYS = frozenset(c.api_key for c in DEV_CONSUMERS)
 
 
 def render(
@@ -53,7 +44,7 @@ def render(
     upstream_template: str = DEFAULT_UPSTREAM_TEMPLATE,
     redis_host: str = DEFAULT_REDIS_HOST,
     redis_port: int = DEFAULT_REDIS_PORT,
-    consumers: Sequence[KongConsumer] = DEV_KONG_CONSUMERS,
+    consumers: Sequence[Consumer] = DEV_CONSUMERS,
 ) -> dict[str, Any]:
     functions = http_functions(manifests)
     redis = {"host": redis_host, "port": redis_port}
@@ -118,7 +109,9 @@ def segment_pattern(segment: str) -> str:
 
 def route_plugins(api: Api, redis: dict[str, Any]) -> list[dict[str, Any]]:
     plugins = [request_size_limiting(api.max_body_bytes)]
-    if api.auth == "required":
+    if api.auth == "required" and api.jwt is not None:
+        plugins += [jwt(), jwt_audience(api.jwt)]
+    elif api.auth == "required":
         plugins.append(key_auth())
     if api.rate_limit is not None:
         plugins.append(rate_limiting(api.rate_limit, redis))
@@ -142,6 +135,54 @@ def key_auth() -> dict[str, Any]:
             "hide_credentials": True,  # functions never see a key
         },
     )
+
+
+def jwt() -> dict[str, Any]:
+    return plugin(
+        "jwt",
+        {
+            "header_names": ["authorization"],  # Authorization: Bearer only, as in dev:
+            "uri_param_names": [],  # tokens in URLs end up in logs
+            "cookie_names": [],
+            "key_claim_name": "iss",  # the consumer's jwt_secrets are keyed by issuer
+            "claims_to_verify": ["exp"],
+            "secret_is_base64": False,
+        },
+    )
+
+
+# Kong OSS's jwt plugin has no audience check. This pre-function (priority 1000000, so it runs
+# before jwt) refuses a readable token whose aud does not name the API; an unreadable or absent
+# token is left to the jwt plugin to describe. Kong's Lua sandbox must allow cjson.safe:
+# KONG_UNTRUSTED_LUA_SANDBOX_REQUIRES=cjson.safe (the chart sets it).
+AUDIENCE_CHECK = """\
+local audience = %s
+local token = (kong.request.get_header("authorization") or ""):match("[Bb]earer%%s+(%%S+)")
+if not token then return end
+local payload = token:match("^[^.]+%%.([^.]+)%%.")
+if not payload then return end
+payload = payload:gsub("%%-", "+"):gsub("_", "/")
+payload = payload .. string.rep("=", (4 - #payload %% 4) %% 4)
+local claims = require("cjson.safe").decode(ngx.decode_base64(payload) or "")
+if type(claims) ~= "table" then return end
+local aud = claims.aud
+if type(aud) == "string" then aud = { aud } end
+if type(aud) == "table" then
+  for _, name in ipairs(aud) do
+    if name == audience then return end
+  end
+end
+return kong.response.exit(401, { message = "Invalid audience" })
+"""
+
+
+def jwt_audience(policy: Jwt) -> dict[str, Any]:
+    return plugin("pre-function", {"access": [AUDIENCE_CHECK % lua_string(policy.audience)]})
+
+
+def lua_string(text: str) -> str:
+    """A double-quoted Lua string literal (audiences have no whitespace or control characters)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def rate_limiting(limits: RateLimit, redis: dict[str, Any]) -> dict[str, Any]:
@@ -193,41 +234,19 @@ def global_plugins() -> list[dict[str, Any]]:
     ]
 
 
-def consumer(account: KongConsumer) -> dict[str, Any]:
-    return {
-        "username": account.username,
-        "keyauth_credentials": [{"key": key} for key in sorted(account.keys)],
-    }
+def consumer(account: Consumer) -> dict[str, Any]:
+    entry: dict[str, Any] = {"username": account.username, "id": account.id}
+    if account.api_keys:
+        entry["keyauth_credentials"] = [{"key": key} for key in sorted(account.api_keys)]
+    if account.jwt_credentials:
+        credentials = sorted(account.jwt_credentials, key=lambda c: c.issuer)
+        entry["jwt_secrets"] = [jwt_secret(credential) for credential in credentials]
+    return entry
 
 
-# --- The consumers file ------------------------------------------------------------------------
-
-
-def parse_consumers(text: str) -> tuple[KongConsumer, ...]:
-    """A consumers file: a YAML list of {username, keys: [...]}; ValueError says what is wrong
-    (never quoting a key)."""
-    entries = yaml.safe_load(text)
-    if not isinstance(entries, list) or not entries:
-        raise ValueError("expected a non-empty YAML list of {username: ..., keys: [...]}")
-    consumers = tuple(parse_consumer(entry, number) for number, entry in enumerate(entries, 1))
-    usernames = [c.username for c in consumers]
-    if len(set(usernames)) != len(usernames):
-        raise ValueError("each username may be listed only once")
-    keys = [key for c in consumers for key in c.keys]
-    if len(set(keys)) != len(keys):
-        raise ValueError("each key may be listed only once, across all consumers")
-    return consumers
-
-
-def parse_consumer(entry: object, number: int) -> KongConsumer:
-    if not isinstance(entry, dict) or set(entry) != {"username", "keys"}:
-        raise ValueError(f"consumer {number}: expected exactly the fields username and keys")
-    username, keys = entry["username"], entry["keys"]
-    if not isinstance(username, str) or not username:
-        raise ValueError(f"consumer {number}: username must be a non-empty string")
-    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
-        raise ValueError(f"consumer {username!r}: keys must be a non-empty list of strings")
-    return KongConsumer(username, tuple(keys))
+def jwt_secret(credential: JwtCredential) -> dict[str, Any]:
+    key_field = "secret" if credential.algorithm == "HS256" else "rsa_public_key"
+    return {"key": credential.issuer, "algorithm": credential.algorithm, key_field: credential.key}
 
 
 # --- YAML ---------------------------------------------------------------------------------------
@@ -241,9 +260,12 @@ def to_yaml(config: dict[str, Any]) -> str:
 
 def has_dev_credentials(config: dict[str, Any]) -> bool:
     return any(
-        credential["key"] in _DEV_KEYS
+        secret in DEV_SECRETS
         for account in config["consumers"]
-        for credential in account["keyauth_credentials"]
+        for secret in (
+            *(credential["key"] for credential in account.get("keyauth_credentials", ())),
+            *(credential.get("secret") for credential in account.get("jwt_secrets", ())),
+        )
     )
 
 

@@ -118,9 +118,18 @@ class Cors:
 
 
 @dataclass(frozen=True, slots=True)
+class Jwt:
+    """The route takes a JWT (`Authorization: Bearer`) instead of an API key. Issuers and their
+    keys belong to the consumers; the audience belongs to the API."""
+
+    audience: str
+
+
+@dataclass(frozen=True, slots=True)
 class Api:
     route: Route
     auth: str
+    jwt: Jwt | None
     request_schema: dict[str, Any] | None
     rate_limit: RateLimit | None
     cache: Cache | None
@@ -606,6 +615,7 @@ _ORIGIN = _Text(
 )
 _AUTH = _OneOf(("required", "none"))
 _RESOURCE_KIND = _OneOf(("store", "queue"))
+_AUDIENCE = _Text(re.compile(r"[^\s]{1,200}"), "an audience such as 'portico-claims' (no spaces)")
 
 _TIMEOUT = _WholeNumber(1, 900, "seconds")
 _CONCURRENCY = _WholeNumber(1, 1000)
@@ -625,6 +635,7 @@ _TOP_FIELDS = ("name", "api", "trigger", "function", "resources")
 _API_FIELDS = (
     "route",
     "auth",
+    "jwt",
     "request_validation",
     "rate_limit",
     "cache",
@@ -691,6 +702,7 @@ def _api(top: _Section) -> Api | None:
         return None
     route = api.require("route", _parse_route, "route: POST /claims")
     auth = api.get("auth", _AUTH, "required")
+    jwt = _jwt(api, auth)
     request_schema = _request_schema(api, route)
     rate_limit = _rate_limit(api)
     cache = _cache(api, route)
@@ -699,7 +711,22 @@ def _api(top: _Section) -> Api | None:
     cors = _cors(api)
     if route is None:
         return None
-    return Api(route, auth, request_schema, rate_limit, cache, max_body_bytes, idempotency, cors)
+    return Api(
+        route, auth, jwt, request_schema, rate_limit, cache, max_body_bytes, idempotency, cors
+    )
+
+
+def _jwt(api: _Section, auth: str) -> Jwt | None:
+    section = api.child("jwt", ("audience",))
+    if section is None:
+        return None
+    if auth != "required":
+        api.checker.error(
+            (*api.at, "jwt"), "'jwt' says how callers authenticate; it needs 'auth: required'"
+        )
+        return None
+    audience = section.require("audience", _AUDIENCE, "audience: portico-claims")
+    return Jwt(audience) if audience is not None else None
 
 
 def _parse_route(value: object) -> Route:

@@ -2,8 +2,8 @@
 
 Every route documents what the platform itself can answer: the handler's success (2XX), the
 runtime's problem+json errors (400/415/422 for bodies, 409/422 for Idempotency-Key, 504, 503,
-500), the gateway's Kong-style rejections (401, 413), and a problem+json 4XX for whatever a
-handler raises.
+500), the gateway's Kong-style rejections (401, 404, 413, 429, 503), and a problem+json 4XX for
+whatever a handler raises.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from portico.manifest import Api, Manifest
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 GATEWAY_ERROR = {"$ref": "#/components/schemas/GatewayError"}
+JWT_ERROR = {"$ref": "#/components/schemas/JwtError"}
 
 COMPONENTS: dict[str, Any] = {
     "securitySchemes": {
         "apiKey": {"type": "apiKey", "in": "header", "name": headers.API_KEY},
+        "jwt": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
     },
     "schemas": {
         "Problem": {
@@ -48,7 +50,28 @@ COMPONENTS: dict[str, Any] = {
             "required": ["message"],
             "properties": {"message": {"type": "string"}},
         },
+        "JwtError": {
+            "description": "A JWT refused by the gateway: Kong's message, or the failed claim.",
+            "anyOf": [
+                GATEWAY_ERROR,
+                {
+                    "type": "object",
+                    "required": ["exp"],
+                    "properties": {"exp": {"type": "string"}},
+                },
+            ],
+        },
     },
+}
+
+RATE_LIMIT_HEADERS = {
+    name: {"description": description, "schema": {"type": "integer"}}
+    for name, description in (
+        ("RateLimit-Limit", "Requests allowed in the window that runs out first"),
+        ("RateLimit-Remaining", "Requests left in that window"),
+        ("RateLimit-Reset", "Seconds until that window resets"),
+        ("Retry-After", "Seconds to wait before retrying"),
+    )
 }
 
 
@@ -76,7 +99,7 @@ def operation(manifest: Manifest, api: Api) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "operationId": manifest.name,
         "summary": f"{api.route} ({manifest.name})",
-        "security": [{"apiKey": []}] if api.auth == "required" else [],
+        "security": security(api),
         "responses": responses(manifest, api),
     }
     parameters = [path_parameter(name) for name in api.route.params]
@@ -90,6 +113,12 @@ def operation(manifest: Manifest, api: Api) -> dict[str, Any]:
             "content": {"application/json": {"schema": api.request_schema or {}}},
         }
     return spec
+
+
+def security(api: Api) -> list[dict[str, list[str]]]:
+    if api.auth != "required":
+        return []
+    return [{"jwt": []}] if api.jwt is not None else [{"apiKey": []}]
 
 
 def path_parameter(name: str) -> dict[str, Any]:
@@ -113,14 +142,25 @@ def responses(manifest: Manifest, api: Api) -> dict[str, Any]:
         out["413"] = either("The body is larger than max_body_bytes")
         out["415"] = problem("The body is not application/json")
         out["422"] = problem("The body failed validation; errors lists each field")
-    if api.auth == "required":
+    if api.auth == "required" and api.jwt is not None:
+        out["401"] = {
+            "description": f"No JWT, or one that is invalid, expired or not for {api.jwt.audience}",
+            "content": _json(JWT_ERROR),
+        }
+    elif api.auth == "required":
         out["401"] = gateway("No API key, or an unknown one")
+    out["404"] = either("No such resource, or (from the gateway) no route for this path")
     if api.idempotency is not None:
         out["409"] = problem("A request with this Idempotency-Key is still running")
         out.setdefault("422", problem("The Idempotency-Key was used for a different request"))
+    if api.rate_limit is not None:
+        out["429"] = {
+            **gateway("Over the consumer's rate limit; retry after Retry-After"),
+            "headers": RATE_LIMIT_HEADERS,
+        }
     out["4XX"] = problem("An error the handler raised")
     out["500"] = problem("An unexpected error; quote the requestId")
-    out["503"] = problem("The database is unavailable; retry after Retry-After")
+    out["503"] = either("The database is unavailable, or the function could not be started")
     out["504"] = problem(f"The function ran past its {manifest.function.timeout_seconds} s timeout")
     return out
 

@@ -1,7 +1,11 @@
 """The conformance suite's target: any deployment's base URL, or a local `portico dev`.
 
     PORTICO_CONFORMANCE_BASE_URL=http://localhost:32080 \\
-    PORTICO_CONFORMANCE_ALICE_KEY=... PORTICO_CONFORMANCE_BOB_KEY=... pytest tests/conformance
+    PORTICO_CONFORMANCE_ALICE_KEY=... PORTICO_CONFORMANCE_BOB_KEY=... \\
+    PORTICO_CONFORMANCE_ALICE_JWT=issuer:secret PORTICO_CONFORMANCE_BOB_JWT=issuer:secret \\
+    pytest tests/conformance
+
+(the JWT credentials are HS256 issuers of the target's consumers; the defaults are the dev ones).
 
 Without a base URL the suite starts `portico dev` (all functions warm) on the test session's
 Postgres and Redis. The tests never rely on wiping state: they create what they check.
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from portico.consumers import DEV_CONSUMERS, JwtCredential
 from portico.embedded import free_port
 from tests.conftest import Services, scratch_dir
 from tests.integration.devstack import DevStack
@@ -26,15 +31,28 @@ class Target:
     base_url: str
     alice_key: str
     bob_key: str
+    alice_jwt: JwtCredential
+    bob_jwt: JwtCredential
+
+
+def hs256_issuer(variable: str, username: str) -> JwtCredential:
+    """ISSUER:SECRET from the environment, or the dev consumer's own HS256 issuer."""
+    if variable in os.environ:
+        issuer, _, secret = os.environ[variable].rpartition(":")
+        return JwtCredential(issuer, "HS256", secret)
+    [consumer] = [c for c in DEV_CONSUMERS if c.username == username]
+    return consumer.jwt_credentials[0]
 
 
 @pytest.fixture(scope="session")
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     alice = os.environ.get("PORTICO_CONFORMANCE_ALICE_KEY", "alice-dev-key")
     bob = os.environ.get("PORTICO_CONFORMANCE_BOB_KEY", "bob-dev-key")
+    alice_jwt = hs256_issuer("PORTICO_CONFORMANCE_ALICE_JWT", "alice")
+    bob_jwt = hs256_issuer("PORTICO_CONFORMANCE_BOB_JWT", "bob")
     base_url = os.environ.get("PORTICO_CONFORMANCE_BASE_URL")
     if base_url:
-        yield Target(base_url.rstrip("/"), alice, bob)
+        yield Target(base_url.rstrip("/"), alice, bob, alice_jwt, bob_jwt)
         return
     services: Services = request.getfixturevalue("services")
     stack = DevStack(
@@ -45,7 +63,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     )
     try:
         stack.wait_ready()
-        yield Target(stack.base_url, alice, bob)
+        yield Target(stack.base_url, alice, bob, alice_jwt, bob_jwt)
     finally:
         stack.stop()
 

@@ -14,8 +14,10 @@ from click.testing import CliRunner, Result
 
 from portico import kong
 from portico.cli import main
+from portico.consumers import consumer_id, parse_consumers
 from portico.manifest import Cors, Manifest, load_all
 from tests.conftest import FUNCTIONS_DIR, ROOT, TEST_FUNCTIONS_DIR
+from tests.keys import PUBLIC_KEY, consumer_yaml
 
 CLAIMS = load_all(FUNCTIONS_DIR)
 TESTAPP = load_all(TEST_FUNCTIONS_DIR)
@@ -83,6 +85,7 @@ def test_the_file_is_yaml_of_the_config_under_a_dev_only_warning():
 def test_format_version_and_one_service_per_http_function():
     assert CONFIG["_format_version"] == "3.0"
     assert [(s["name"], s["url"]) for s in CONFIG["services"]] == [
+        ("claim-status", "http://claim-status.portico.svc.cluster.local"),
         ("get-claim", "http://get-claim.portico.svc.cluster.local"),
         ("list-claims", "http://list-claims.portico.svc.cluster.local"),
         ("submit-claim", "http://submit-claim.portico.svc.cluster.local"),
@@ -106,6 +109,7 @@ def test_service_timeouts_are_the_upstream_timeout_in_milliseconds_without_retri
 def test_routes_have_their_method_an_anchored_regex_path_and_keep_the_path():
     routes = routes_by_name(CONFIG)
     assert {name: (r["methods"], r["paths"]) for name, r in routes.items()} == {
+        "claim-status": (["GET"], ["~/claims/(?<claimId>[^/]+)/status$"]),
         "get-claim": (["GET"], ["~/claims/(?<claimId>[^/]+)$"]),
         "list-claims": (["GET"], ["~/claims$"]),
         "submit-claim": (["POST"], ["~/claims$"]),
@@ -118,6 +122,8 @@ def test_routes_have_their_method_an_anchored_regex_path_and_keep_the_path():
     [
         ("get-claim", "/claims/c-123", {"claimId": "c-123"}),
         ("get-claim", "/claims/a/b", None),
+        ("claim-status", "/claims/c-1/status", {"claimId": "c-1"}),
+        ("claim-status", "/claims/c-1", None),
         ("get-claim", "/claims/", None),
         ("get-claim", "/claims", None),
         ("list-claims", "/claims", {}),
@@ -140,6 +146,7 @@ def test_a_literal_dot_in_a_path_is_escaped():
 def test_plugins_per_route():
     routes = routes_by_name(CONFIG)
     assert {name: sorted(plugins_of(r)) for name, r in routes.items()} == {
+        "claim-status": ["jwt", "pre-function", "rate-limiting", "request-size-limiting"],
         "get-claim": ["key-auth", "rate-limiting", "request-size-limiting"],
         "list-claims": ["key-auth", "rate-limiting", "request-size-limiting"],
         "submit-claim": ["key-auth", "request-size-limiting"],
@@ -174,10 +181,45 @@ def test_global_plugins():
     ]
 
 
+def test_jwt_routes_take_bearer_tokens_checked_for_expiry():
+    plugins = plugins_of(routes_by_name(CONFIG)["claim-status"])
+    assert plugins["jwt"] == {
+        "header_names": ["authorization"],
+        "uri_param_names": [],
+        "cookie_names": [],
+        "key_claim_name": "iss",
+        "claims_to_verify": ["exp"],
+        "secret_is_base64": False,
+    }
+    assert "key-auth" not in plugins
+
+
+def test_jwt_routes_check_their_audience_in_a_pre_function():
+    [lua] = plugins_of(routes_by_name(CONFIG)["claim-status"])["pre-function"]["access"]
+    assert lua.startswith('local audience = "portico-claims"\n')
+    assert 'kong.response.exit(401, { message = "Invalid audience" })' in lua
+    assert 'require("cjson.safe")' in lua  # allowed by KONG_UNTRUSTED_LUA_SANDBOX_REQUIRES
+
+
+def test_audiences_are_quoted_as_lua_strings():
+    assert kong.lua_string('a"b\\c') == '"a\\"b\\\\c"'
+
+
 def test_the_default_consumers_are_the_dev_consumers():
     assert CONFIG["consumers"] == [
-        {"username": "alice", "keyauth_credentials": [{"key": "alice-dev-key"}]},
-        {"username": "bob", "keyauth_credentials": [{"key": "bob-dev-key"}]},
+        {
+            "username": name,
+            "id": consumer_id(name),
+            "keyauth_credentials": [{"key": f"{name}-dev-key"}],
+            "jwt_secrets": [
+                {
+                    "key": f"{name}-dev-issuer",
+                    "algorithm": "HS256",
+                    "secret": f"{name}-dev-jwt-secret-not-for-production",
+                }
+            ],
+        }
+        for name in ("alice", "bob")
     ]
 
 
@@ -188,7 +230,7 @@ def test_parameters_reach_services_and_redis():
         redis_host="redis.example",
         redis_port=6380,
     )
-    assert config["services"][0]["url"] == "http://get-claim.fns.example:8080"
+    assert config["services"][1]["url"] == "http://get-claim.fns.example:8080"
     redis = plugins_of(routes_by_name(config)["get-claim"])["rate-limiting"]["redis"]
     assert redis == {"host": "redis.example", "port": 6380}
 
@@ -229,6 +271,8 @@ def test_every_entity_field_is_in_kongs_schema():
     for kind in ("services", "routes", "consumers"):
         assert all(set(entity) <= set(entities[kind]) for entity in CONFIG[kind]), kind
     assert all(set(p) <= set(entities["plugins"]) for p in all_plugins(CONFIG))
+    secrets = [s for consumer in CONFIG["consumers"] for s in consumer["jwt_secrets"]]
+    assert secrets and all(set(secret) <= set(entities["jwt_secrets"]) for secret in secrets)
 
 
 def test_the_fixture_names_a_source_for_every_plugin():
@@ -319,40 +363,46 @@ def test_cors_adds_the_plugin_and_lets_preflights_reach_it():
 def test_a_consumers_file_replaces_the_dev_consumers_and_their_warning(tmp_path):
     consumers = tmp_path / "consumers.yaml"
     consumers.write_text(
-        "- username: globex\n  keys: [g-key-2, g-key-1]\n- username: acme\n  keys: [a-key]\n"
+        "- username: globex\n  keys: [g-key-2, g-key-1]\n" + consumer_yaml("acme", "acme-idp")
     )
     result = render_with_cli("--consumers", str(consumers))
     assert result.exit_code == 0, result.output
     assert "DEV-ONLY" not in result.output and "dev-key" not in result.output
     assert result.output.startswith("# rendered by `portico render kong`")
     assert yaml.safe_load(result.output)["consumers"] == [
-        {"username": "acme", "keyauth_credentials": [{"key": "a-key"}]},
-        {"username": "globex", "keyauth_credentials": [{"key": "g-key-1"}, {"key": "g-key-2"}]},
+        {
+            "username": "acme",
+            "id": consumer_id("acme"),
+            "jwt_secrets": [
+                {"key": "acme-idp", "algorithm": "RS256", "rsa_public_key": PUBLIC_KEY + "\n"}
+            ],
+        },
+        {
+            "username": "globex",
+            "id": consumer_id("globex"),
+            "keyauth_credentials": [{"key": "g-key-1"}, {"key": "g-key-2"}],
+        },
     ]
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    "text",
     [
-        ("", "non-empty YAML list"),
-        ("username: acme\n", "non-empty YAML list"),
-        ("- username: acme\n", "exactly the fields username and keys"),
-        ("- {username: acme, keys: [k], id: x}\n", "exactly the fields username and keys"),
-        ("- {username: '', keys: [k]}\n", "username must be a non-empty string"),
-        ("- {username: acme, keys: []}\n", "keys must be a non-empty list"),
-        ("- {username: acme, keys: [k]}\n- {username: acme, keys: [j]}\n", "username"),
-        ("- {username: acme, keys: [k]}\n- {username: globex, keys: [k]}\n", "each key"),
+        "- {username: alice, keys: [alice-dev-key]}\n",
+        "- {username: eve, jwt: [{issuer: x, secret: bob-dev-jwt-secret-not-for-production}]}\n",
     ],
 )
-def test_a_bad_consumers_file_is_refused_without_quoting_keys(text, message):
-    with pytest.raises(ValueError, match=message) as caught:
-        kong.parse_consumers(text)
-    assert "[k]" not in str(caught.value) and "'k'" not in str(caught.value)
-
-
-def test_a_dev_key_in_a_consumers_file_keeps_the_warning():
-    consumers = kong.parse_consumers("- {username: alice, keys: [alice-dev-key]}\n")
+def test_a_dev_credential_in_a_consumers_file_keeps_the_warning(text):
+    consumers = parse_consumers(text)
     assert kong.to_yaml(kong.render(CLAIMS, consumers=consumers)).startswith("# DEV-ONLY")
+
+
+def test_a_bad_consumers_file_is_refused_naming_the_option(tmp_path):
+    consumers = tmp_path / "consumers.yaml"
+    consumers.write_text("- {username: acme, keys: [k], id: x}\n")
+    result = render_with_cli("--consumers", str(consumers))
+    assert result.exit_code == 2
+    assert "--consumers" in result.output and "unknown field(s) id" in result.output
 
 
 def test_an_upstream_template_without_name_is_refused():

@@ -7,6 +7,7 @@ from portico.manifest import (
     Cache,
     Cors,
     Idempotency,
+    Jwt,
     Manifest,
     ManifestError,
     ManifestErrors,
@@ -90,6 +91,7 @@ def test_founding_example_loads_exactly_as_written(tmp_path: Path) -> None:
     assert manifest.api == Api(
         route=Route("POST", "/claims", ()),
         auth="required",
+        jwt=None,
         request_schema={
             "type": "object",
             "properties": {
@@ -154,6 +156,7 @@ resources:
     assert manifest.api == Api(
         route=Route("PUT", "/claims/{claimId}", ("claimId",)),
         auth="none",
+        jwt=None,
         request_schema={"type": "object", "required": ["status"]},
         rate_limit=RateLimit(per_second=5, per_minute=None, per_hour=1000),
         cache=None,
@@ -185,6 +188,8 @@ resources:
         ([], "PUT /claims/{id}", "idempotency", None),
         (["cors: {allow_origins: ['*'], max_age_seconds: 0}"], "GET /", "cors", Cors(("*",), 0)),
         (["rate_limit: {per_minute: 100}"], "GET /", "rate_limit", RateLimit(None, 100, None)),
+        (["jwt: {audience: portico-claims}"], "GET /", "jwt", Jwt("portico-claims")),
+        ([], "GET /", "jwt", None),
     ],
 )
 def test_api_options(tmp_path: Path, lines: list[str], route: str, field: str, expected: object):
@@ -429,6 +434,14 @@ ERROR_CASES = [
          "'*' or an origin", "no path", "got 'https://app.example.com/'"),
     case(api("cors: {allow_origins: ['*'], max_age_seconds: -1}"), "api.cors.max_age_seconds", 4,
          "whole number of seconds, 0 or more", "got -1"),
+    case(api("jwt: {audience: portico-claims}", "auth: none"), "api.jwt", 4,
+         "needs 'auth: required'"),
+    case(api("jwt: {}"), "api.jwt.audience", 4,
+         "missing required field 'audience'", "portico-claims"),
+    case(api("jwt: {audience: 'two words'}"), "api.jwt.audience", 4,
+         "an audience such as 'portico-claims'", "got 'two words'"),
+    case(api("jwt: {audience: a, issuer: b}"), "api.jwt.issuer", 4,
+         "unknown field 'issuer'"),
     case(api("cors: true"), "api.cors", 4,
          "expected a mapping with the fields allow_origins, max_age_seconds", "got true"),
     # function

@@ -29,6 +29,7 @@ def test_every_route_is_documented_with_its_method_and_path_parameters():
         ("/claims", "get"),
         ("/claims", "post"),
         ("/claims/{claimId}", "get"),
+        ("/claims/{claimId}/status", "get"),
     ]
     [parameter] = paths["/claims/{claimId}"]["get"]["parameters"]
     assert (parameter["name"], parameter["in"], parameter["required"]) == ("claimId", "path", True)
@@ -50,6 +51,32 @@ def test_the_submit_operation_carries_its_schema_security_and_errors():
         "in": "header",
         "name": "apikey",
     }
+
+
+def test_a_jwt_route_takes_a_bearer_token_and_documents_its_refusals():
+    status = DOCUMENT["paths"]["/claims/{claimId}/status"]["get"]
+    assert status["security"] == [{"jwt": []}]
+    assert DOCUMENT["components"]["securitySchemes"]["jwt"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+    }
+    refused = status["responses"]["401"]
+    assert "portico-claims" in refused["description"]
+    assert refused["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/JwtError"
+    }
+
+
+def test_rate_limited_routes_document_429_with_kongs_headers():
+    get_claim = DOCUMENT["paths"]["/claims/{claimId}"]["get"]["responses"]
+    assert set(get_claim["429"]["headers"]) == {
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
+        "Retry-After",
+    }
+    assert "429" not in DOCUMENT["paths"]["/claims"]["post"]["responses"]
 
 
 def test_routes_without_auth_or_body_document_neither():

@@ -33,7 +33,12 @@ def test_the_stack_header():
 
 
 def test_one_function_per_http_function_and_no_workers():
-    assert sorted(STACK["functions"]) == ["get-claim", "list-claims", "submit-claim"]
+    assert sorted(STACK["functions"]) == [
+        "claim-status",
+        "get-claim",
+        "list-claims",
+        "submit-claim",
+    ]
     testapp = openfaas.render(load_all(TEST_FUNCTIONS_DIR))["functions"]
     assert "note-taker" not in testapp and "tally" not in testapp
     assert "shaped-body" in testapp

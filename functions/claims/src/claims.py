@@ -79,6 +79,19 @@ def get_claim(request: Request, ctx: Context) -> dict[str, Any]:
     return {**claim_view(row), "history": [event_view(e) for e in history]}
 
 
+def claim_status(request: Request, ctx: Context) -> dict[str, Any]:
+    caller = request.caller
+    assert caller is not None
+    claim_id = parse_claim_id(request.path_params["claimId"])
+    row = ctx.claims_store.one(
+        "SELECT claim_id, status FROM claims WHERE claim_id = %s AND owner = %s",
+        (claim_id, caller.username),
+    )
+    if row is None:
+        raise NotFound(f"no claim {request.path_params['claimId']!r} found for this caller")
+    return {"claimId": str(row["claim_id"]), "status": row["status"]}
+
+
 def list_claims(request: Request, ctx: Context) -> dict[str, Any]:
     caller = request.caller
     assert caller is not None
