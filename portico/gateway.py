@@ -333,7 +333,8 @@ class Gateway:
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/openapi.json", self.openapi_document)
         app.router.add_get("/metrics", self.metrics)
-        app.router.add_route("*", "/{tail:.*}", self.handle)
+        # [\s\S], not ".": a percent-encoded newline in the path must still reach handle()
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self.handle)
         app.on_startup.append(self._open)
         app.on_cleanup.append(self._close)
         return app

@@ -13,6 +13,7 @@ from typing import Any
 
 from portico import headers
 from portico.manifest import Api, Manifest
+from portico.rate_limit import configured_windows
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 GATEWAY_ERROR = {"$ref": "#/components/schemas/GatewayError"}
@@ -102,6 +103,9 @@ def operation(manifest: Manifest, api: Api) -> dict[str, Any]:
         "security": security(api),
         "responses": responses(manifest, api),
     }
+    if api.rate_limit is not None:
+        # Per consumer, counted by the gateway: {"second": 10, "minute": 300}
+        spec["x-rate-limit"] = dict(configured_windows(api.rate_limit))
     parameters = [path_parameter(name) for name in api.route.params]
     if api.idempotency is not None:
         parameters.append(idempotency_parameter())

@@ -114,10 +114,12 @@ def invoke(state: FunctionState, path_params: dict[str, str]) -> Response:
     in_flight = metrics.IN_FLIGHT.labels(state.manifest.name)
     in_flight.inc()
     try:
+        query = request.args.to_dict()
+        check_url_text(path_params, query)
         event = Request(
             body=parse_body(state),
             path_params=path_params,
-            query=request.args.to_dict(),
+            query=query,
             caller=authenticated_caller(state.api),
             headers=dict(request.headers),
             request_id=g.request_id,
@@ -196,11 +198,49 @@ def parse_body(state: FunctionState) -> Any:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise problems.BadRequest(f"the request body is not valid JSON: {exc}") from None
-    if state.validator is not None:
+    failures = unstorable_text(body, "")
+    if not failures and state.validator is not None:
         failures = schema_failures(state.validator, body)
-        if failures:
-            raise problems.Unprocessable("the request body failed validation", errors=failures)
+    if failures:
+        raise problems.Unprocessable("the request body failed validation", errors=failures)
     return body
+
+
+def unstorable_text(value: Any, at: str) -> list[dict[str, str]]:
+    """Text Postgres cannot store (a NUL character, or a lone UTF-16 surrogate that JSON's \\u
+    escapes allow) is refused up front: a handler would otherwise fail writing it."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return [{"field": at or "(body)", "message": problem}] if problem else []
+    if isinstance(value, list):
+        return [f for i, item in enumerate(value) for f in unstorable_text(item, join(at, str(i)))]
+    if isinstance(value, dict):
+        failures = []
+        for key, item in value.items():
+            problem = text_problem(key)
+            if problem:
+                failures.append({"field": join(at, repr(key)), "message": f"its name {problem}"})
+            failures += unstorable_text(item, join(at, key))
+        return failures
+    return []
+
+
+def text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired UTF-16 surrogate, which is not valid Unicode text"
+    return None
+
+
+def check_url_text(path_params: dict[str, str], query: dict[str, str]) -> None:
+    for kind, values in (("path parameter", path_params), ("query parameter", query)):
+        for name, value in values.items():
+            problem = text_problem(name) or text_problem(value)
+            if problem:
+                raise problems.BadRequest(f"the {kind} {name!r} {problem}")
 
 
 def schema_failures(validator: Draft202012Validator, body: Any) -> list[dict[str, str]]:

@@ -106,10 +106,17 @@ def clean_state(services: Services) -> Services:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """The fault tests' figures (submitted, acknowledged, stored, reviewed, reviewed twice)."""
+    """The fault tests' figures (submitted, acknowledged, stored, reviewed, reviewed twice) and
+    the fuzz run's status codes per operation."""
+    from tests.conformance.test_fuzz import STATUSES
     from tests.faults.harness import FIGURES
 
     if FIGURES:
         terminalreporter.section("fault test figures")
         for line in FIGURES:
             terminalreporter.write_line(line)
+    if STATUSES:
+        terminalreporter.section("fuzz run: responses per operation")
+        for run, counts in STATUSES.items():
+            tally = ", ".join(f"{status}x{n}" for status, n in sorted(counts.items()))
+            terminalreporter.write_line(f"{run}: {tally}")

@@ -113,8 +113,9 @@ def test_consumer_headers_sent_by_a_client_are_ignored(api, alice, bob):
     assert api.get(f"/claims/{claim_id}", headers=bob).status_code == 404
 
 
-def test_unrouted_requests_are_kongs_404(api, alice):
-    response = api.get("/policies", headers=alice)
+@pytest.mark.parametrize("path", ["/policies", "/claims%0A"])  # a newline: found by fuzzing
+def test_unrouted_requests_are_kongs_404(api, alice, path):
+    response = api.get(path, headers=alice)
     assert (response.status_code, response.json()) == (
         404,
         {"message": "no Route matched with those values"},

@@ -129,6 +129,34 @@ def test_invalid_json_is_400_and_wrong_content_type_is_415(app_for):
     assert empty.status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("raw", "field", "words"),
+    [
+        ('{"policyId": "P-1\\u0000", "documentKey": "claims/2026/a.jpg"}', "policyId", "NUL"),
+        ('{"policyId": "P-1\\udab0", "documentKey": "claims/2026/a.jpg"}', "policyId", "surrogate"),
+        ('{"policyId": "P-1", "documentKey": "x", "n": {"\\u0000": 1}}', "n.'\\x00'", "its name"),
+    ],
+)
+def test_text_postgres_cannot_store_is_422_before_the_handler_runs(
+    app_for, clean_state, raw, field, words
+):
+    # Found by the fuzz run: a NUL in policyId reached Postgres and came back as a 500.
+    response = app_for("submit-claim").post(
+        "/claims", data=raw, content_type="application/json", headers=ALICE
+    )
+    assert response.status_code == 422, response.get_data(as_text=True)
+    [error] = response.get_json()["errors"]
+    assert error["field"] == field and words in error["message"]
+    assert rows(clean_state, "SELECT count(*) FROM claims") == [(0,)]
+
+
+def test_a_nul_in_a_path_or_query_parameter_is_400(app_for):
+    client = app_for("list-claims")
+    response = client.get("/claims?status=%00", headers=ALICE)
+    assert response.status_code == 400
+    assert "query parameter 'status' contains a NUL" in response.get_json()["detail"]
+
+
 def test_body_over_max_body_bytes_is_413(app_for):
     response = app_for("shaped-body").put(
         "/shapes/s1", json={"kind": "circle", "size": 1, "tags": ["x" * 300]}, headers=ALICE
