@@ -202,6 +202,37 @@ def relay(host: str, port: int, functions_dir: Path) -> None:
     run_relay(settings_for(functions_dir), host=host, port=port)
 
 
+@main.command("run")
+@functions_option
+@click.pass_context
+def run_from_environment(ctx: click.Context, functions_dir: Path) -> None:
+    """The container entrypoint: PORTICO_FUNCTION says what this process is.
+
+    \b
+      an HTTP function's name  serve it on 0.0.0.0:$PORT (8080)
+      a queue function's name  run its worker, health endpoints on $PORT
+      relay                    the outbox relay, health endpoints on $PORT
+      migrate                  apply migrations (and the seeds when PORTICO_SEED=1), then exit
+    """
+    what = os.environ.get("PORTICO_FUNCTION", "")
+    port = int(os.environ.get("PORT", "8080"))
+    if what == "migrate":
+        ctx.invoke(migrate, functions_dir=functions_dir)
+        if os.environ.get("PORTICO_SEED") == "1":
+            ctx.invoke(seed, functions_dir=functions_dir)
+    elif what == "relay":
+        ctx.invoke(relay, host="0.0.0.0", port=port, functions_dir=functions_dir)
+    elif not what:
+        raise click.UsageError("set PORTICO_FUNCTION to a function's name, relay or migrate")
+    else:
+        manifest, _ = one_function(functions_dir, what)
+        command = serve if manifest.api is not None else worker
+        options = {"burst": False, "no_health": False} if command is worker else {}
+        ctx.invoke(
+            command, name=what, host="0.0.0.0", port=port, functions_dir=functions_dir, **options
+        )
+
+
 @main.group()
 def render() -> None:
     """Render configuration from the manifests (committed under gateway-config/)."""
@@ -312,6 +343,49 @@ def render_kong(
         consumers=consumers,
     )
     write_rendered(output, kong.to_yaml(config))
+
+
+@render.command("values")
+@click.option(
+    "--values",
+    "values_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="charts/portico/values.yaml",
+    show_default=True,
+    help="The chart's values.yaml; only its generated block (at the end) is rewritten.",
+)
+@functions_option
+def render_values(values_file: Path, functions_dir: Path) -> None:
+    """The chart's generated values: each function's kind, timeouts, concurrency, scale and
+    memory, and Kong's declarative config, rewritten at the end of values.yaml."""
+    from portico.chart_values import rewrite_values
+
+    current = values_file.read_text() if values_file.exists() else ""
+    write_rendered(values_file, rewrite_values(current, manifests_or_exit(functions_dir)))
+
+
+@main.command("kong-config")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--consumers",
+    "consumers_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The consumers file to add (without it, the config keeps no consumers).",
+)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def kong_config(config: Path, consumers_file: Path | None, output: Path) -> None:
+    """Write CONFIG (a rendered Kong config) with the consumers of a consumers file: the chart's
+    Kong init container joins its ConfigMap and its consumers Secret this way."""
+    from portico.consumers import parse_consumers
+    from portico.kong import with_consumers
+
+    consumers: tuple[Consumer, ...] = ()
+    if consumers_file is not None:
+        try:
+            consumers = parse_consumers(consumers_file.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--consumers") from exc
+    write_rendered(output, with_consumers(config.read_text(), consumers))
 
 
 @render.command("openfaas")

@@ -270,12 +270,28 @@ def has_dev_credentials(config: dict[str, Any]) -> bool:
 
 
 class _PlainDumper(yaml.SafeDumper):
-    """Writes a value shared by several places in full each time (no &anchors / *aliases)."""
+    """Writes a value shared by several places in full each time (no &anchors / *aliases), and
+    multi-line text (Lua, PEM keys, embedded YAML) as literal blocks."""
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
-def dump_yaml(document: dict[str, Any]) -> str:
+def _text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_PlainDumper.add_representer(str, _text)
+
+
+def dump_yaml(document: object) -> str:
     """Block-style YAML in the document's own key order (the renderers order it stably)."""
     return yaml.dump(document, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False)
+
+
+def with_consumers(config_text: str, consumers: Sequence[Consumer]) -> str:
+    """A rendered config (as the chart's ConfigMap holds it) with these consumers in it."""
+    config = yaml.safe_load(config_text)
+    config["consumers"] = [consumer(c) for c in sorted(consumers, key=lambda c: c.username)]
+    return to_yaml(config)

@@ -22,6 +22,7 @@ from portico.embedded import free_port
 from portico.jobs import job_id
 from tests.conftest import ROOT, TEST_FUNCTIONS_DIR, Services, open_resources, scratch_dir
 from tests.integration.devstack import DevStack
+from tests.processes import Process
 
 pytestmark = pytest.mark.integration
 
@@ -206,3 +207,46 @@ def test_migrate_and_seed_are_idempotent(clean_state):
         ("P-1002", "alice", "inactive"),
         ("P-2001", "bob", "active"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("function", "kind"),
+    [("get-claim", "HTTP function"), ("review-claim", "worker"), ("relay", "relay")],
+)
+def test_the_container_entrypoint_runs_what_portico_function_names(clean_state, function, kind):
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": clean_state.database_url,
+        "REDIS_URL": clean_state.redis_url,
+        "PORTICO_FUNCTION": function,
+        "PORT": str(port),
+    }
+    process = Process(["run"], env, port)
+    try:
+        process.wait_ready()
+        assert httpx.get(f"{process.url}/readyz").json()["function"] == function, kind
+    finally:
+        process.stop()
+
+
+def test_the_container_entrypoint_migrates_and_seeds_then_exits(clean_state):
+    env = {
+        "DATABASE_URL": clean_state.database_url,
+        "PORTICO_FUNCTION": "migrate",
+        "PORTICO_SEED": "1",
+    }
+    run = portico("run", env=env)
+    output, _ = run.communicate(timeout=60)
+    assert run.returncode == 0, output
+    assert "up to date" in output and "seeded" in output
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("", "set PORTICO_FUNCTION"), ("no-such-function", "no function named 'no-such-function'")],
+)
+def test_the_container_entrypoint_names_a_missing_or_unknown_function(value, message):
+    run = portico("run", env={"PORTICO_FUNCTION": value})
+    output, _ = run.communicate(timeout=60)
+    assert run.returncode == 2 and message in output

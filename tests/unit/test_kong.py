@@ -410,3 +410,14 @@ def test_an_upstream_template_without_name_is_refused():
         result = render_with_cli("--upstream-template", template)
         assert result.exit_code == 2
         assert "must contain {name}" in result.output
+
+
+def test_kong_config_without_a_consumers_file_adds_none(tmp_path):
+    # The chart's Kong init container without a consumers Secret: never the dev consumers.
+    config = tmp_path / "kong.yaml"
+    config.write_text(kong.dump_yaml(kong.render(CLAIMS, consumers=())))
+    output = tmp_path / "out.yaml"
+    result = CliRunner().invoke(main, ["kong-config", str(config), "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(output.read_text())["consumers"] == []
+    assert not output.read_text().startswith("# DEV-ONLY")

@@ -1,0 +1,424 @@
+"""The Helm chart, rendered by the real Helm engine for the defaults and for every switch: lint,
+strict schema validation of every object, and the policies the platform promises."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from click.testing import CliRunner
+from cloudcoil.models.keda.v1alpha1 import ScaledObject
+from cloudcoil.models.knative_serving.serving.v1 import Service as KnativeService
+
+from portico import kong
+from portico.chart_values import generated, generated_block, rewrite_values
+from portico.cli import main
+from portico.consumers import DEV_CONSUMERS
+from portico.limits import upstream_timeout_seconds
+from portico.manifest import load_all
+from tests.chart.helm import CHART, ENGINE, Rendered, lint, render
+from tests.conftest import FUNCTIONS_DIR
+
+KUBERNETES_VERSION = "1.32.0"
+MANIFESTS = load_all(FUNCTIONS_DIR)
+HTTP = {m.name: m for m in MANIFESTS if m.api is not None}
+WORKERS = {m.name: m for m in MANIFESTS if m.trigger is not None}
+EXTERNAL = {
+    "postgres": {"enabled": False},
+    "externalDatabase": {"existingSecret": "claims-db"},
+    "redis": {"enabled": False},
+    "externalRedis": {"existingSecret": "claims-redis", "host": "redis.example", "port": 6380},
+}
+SWITCHES: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "runtime-deployment": {"functions": {"runtime": "deployment"}},
+    "keda-off": {"keda": {"enabled": False}},
+    "external-postgres-redis": EXTERNAL,
+    "kong-off": {"kong": {"enabled": False}},
+    "dev-consumers": {"consumers": {"devConsumers": True}},
+}
+RENDERED = {name: render(values) for name, values in SWITCHES.items()}
+DEFAULTS = RENDERED["defaults"]
+
+
+def pod_specs(rendered: Rendered) -> list[tuple[str, dict[str, Any]]]:
+    specs = []
+    for o in rendered.objects:
+        label = f"{o['kind']}/{o['metadata']['name']}"
+        if o["kind"] == "Pod":
+            specs.append((label, o["spec"]))
+        elif o["kind"] in ("Deployment", "StatefulSet", "Job") or (
+            o["kind"] == "Service" and o["apiVersion"].startswith("serving.knative.dev")
+        ):
+            specs.append((label, o["spec"]["template"]["spec"]))
+    return specs
+
+
+def long_running(rendered: Rendered) -> list[tuple[str, dict[str, Any]]]:
+    """Pod specs of everything but Jobs and test Pods."""
+    return [
+        (label, spec)
+        for label, spec in pod_specs(rendered)
+        if label.split("/")[0] not in ("Job", "Pod")
+    ]
+
+
+# --- The engine: lint and strict validation ------------------------------------------------------
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_lint_finds_no_errors(switch):
+    assert lint(SWITCHES[switch]) == [], ENGINE
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_every_core_object_passes_strict_schema_validation(switch):
+    for o in RENDERED[switch].objects:
+        if o["apiVersion"].startswith(("serving.knative.dev", "keda.sh")):
+            continue
+        kubernetes_validate.validate(o, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_every_knative_and_keda_object_matches_its_crd_model(switch):
+    models: dict[str, type[KnativeService] | type[ScaledObject]] = {
+        "serving.knative.dev/v1": KnativeService,
+        "keda.sh/v1alpha1": ScaledObject,
+    }
+    for o in RENDERED[switch].objects:
+        model = models.get(o["apiVersion"])
+        if model is None:
+            continue
+        parsed = model.model_validate(o)
+        # The models ignore unknown fields; a field that does not survive the round trip is one.
+        assert parsed.model_dump(by_alias=True, exclude_unset=True, mode="json") == o
+
+
+def test_an_unknown_field_is_caught_by_the_crd_round_trip():
+    service = copy.deepcopy(DEFAULTS.of_kind("Service", "serving.knative.dev")[0])
+    service["spec"]["template"]["spec"]["containerConcurency"] = 4
+    parsed = KnativeService.model_validate(service)
+    assert parsed.model_dump(by_alias=True, exclude_unset=True, mode="json") != service
+
+
+def test_the_values_schema_refuses_a_typo_and_an_unknown_runtime():
+    import helm_python
+
+    chart = helm_python.Chart.load(CHART)
+    with pytest.raises(helm_python.HelmValuesError, match="servcie"):
+        chart.validate_schema({"kong": {"servcie": {"type": "NodePort"}}})
+    with pytest.raises(helm_python.HelmValuesError, match="runtime"):
+        chart.validate_schema({"functions": {"runtime": "lambda"}})
+
+
+# --- Policies ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_every_container_is_non_root_read_only_and_limited(switch):
+    for label, spec in pod_specs(RENDERED[switch]):
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            where = f"{label} {container['name']}"
+            context = container["securityContext"]
+            assert context["runAsNonRoot"] is True, where
+            assert context["allowPrivilegeEscalation"] is False, where
+            assert context["readOnlyRootFilesystem"] is True, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            assert {"cpu", "memory"} <= set(container["resources"]["limits"]), where
+            assert {"cpu", "memory"} <= set(container["resources"]["requests"]), where
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_every_long_running_container_has_liveness_and_readiness_probes(switch):
+    for label, spec in long_running(RENDERED[switch]):
+        for container in spec["containers"]:
+            assert "livenessProbe" in container and "readinessProbe" in container, label
+
+
+def test_portico_containers_probe_healthz_and_readyz():
+    for label, spec in long_running(DEFAULTS):
+        container = spec["containers"][0]
+        if container["image"].startswith("portico-functions"):
+            assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", label
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz", label
+
+
+# --- Functions -----------------------------------------------------------------------------------
+
+
+def test_each_http_function_is_a_cluster_local_knative_service_as_its_manifest_says():
+    services = {s["metadata"]["name"]: s for s in DEFAULTS.of_kind("Service", "serving.knative")}
+    assert set(services) == set(HTTP)
+    for name, manifest in HTTP.items():
+        service = services[name]
+        assert service["metadata"]["labels"]["networking.knative.dev/visibility"] == "cluster-local"
+        template = service["spec"]["template"]
+        assert template["metadata"]["annotations"] == {
+            "autoscaling.knative.dev/min-scale": str(manifest.function.scale.min),
+            "autoscaling.knative.dev/max-scale": str(manifest.function.scale.max),
+            "autoscaling.knative.dev/target": str(manifest.function.concurrency),
+        }
+        assert template["spec"]["containerConcurrency"] == manifest.function.concurrency
+        assert template["spec"]["timeoutSeconds"] == upstream_timeout_seconds(manifest)
+        [container] = template["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert env["PORTICO_FUNCTION"]["value"] == name
+        assert container["resources"]["limits"]["memory"] == manifest.function.memory
+
+
+def test_by_default_every_http_function_scales_to_zero():
+    for service in DEFAULTS.of_kind("Service", "serving.knative"):
+        annotations = service["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["autoscaling.knative.dev/min-scale"] == "0"
+
+
+def test_each_worker_scales_from_zero_on_its_rq_list():
+    objects = {o["metadata"]["name"]: o for o in DEFAULTS.of_kind("ScaledObject")}
+    assert set(objects) == set(WORKERS)
+    for name, manifest in WORKERS.items():
+        spec = objects[name]["spec"]
+        assert manifest.trigger is not None
+        assert spec["scaleTargetRef"] == {"name": name}
+        assert spec["minReplicaCount"] == 0
+        assert spec["maxReplicaCount"] == manifest.function.scale.max
+        [trigger] = spec["triggers"]
+        assert trigger["type"] == "redis"
+        assert trigger["metadata"]["listName"] == f"rq:queue:{manifest.trigger.queue}"
+        assert trigger["metadata"]["addressFromEnv"] == "REDIS_ADDRESS"
+        deployment = DEFAULTS.named("Deployment", name)
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["terminationGracePeriodSeconds"] > manifest.function.timeout_seconds
+        assert "REDIS_ADDRESS" in {e["name"] for e in pod["containers"][0]["env"]}
+
+
+def test_without_keda_workers_are_plain_replicas():
+    rendered = RENDERED["keda-off"]
+    assert rendered.of_kind("ScaledObject") == []
+    for name in WORKERS:
+        assert rendered.named("Deployment", name)["spec"]["replicas"] == 1
+
+
+def test_the_deployment_runtime_gives_each_http_function_a_deployment_service_and_hpa():
+    rendered = RENDERED["runtime-deployment"]
+    assert rendered.of_kind("Service", "serving.knative") == []
+    for name, manifest in HTTP.items():
+        deployment = rendered.named("Deployment", name)
+        assert deployment["spec"]["replicas"] == 1  # no scale to zero without Knative
+        service = rendered.named("Service", name)
+        assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]
+        hpa = rendered.named("HorizontalPodAutoscaler", name)
+        assert hpa["spec"]["maxReplicas"] == manifest.function.scale.max
+
+
+def test_the_relay_always_runs_with_a_disruption_budget():
+    relay = DEFAULTS.named("Deployment", "portico-relay")
+    assert relay["spec"]["replicas"] == 1
+    env = {e["name"]: e for e in relay["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PORTICO_FUNCTION"]["value"] == "relay"
+    pdb = DEFAULTS.named("PodDisruptionBudget", "portico-relay")
+    assert pdb["spec"]["selector"] == relay["spec"]["selector"]
+
+
+# --- Kong ----------------------------------------------------------------------------------------
+
+
+def kong_config_in(rendered: Rendered) -> dict[str, Any]:
+    text = rendered.named("ConfigMap", "portico-kong")["data"]["kong.yaml"]
+    loaded: dict[str, Any] = yaml.safe_load(text)
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("switch", "namespace", "redis_host", "redis_port"),
+    [
+        ("defaults", "portico", "portico-redis.portico.svc.cluster.local", 6379),
+        ("external-postgres-redis", "claims", "redis.example", 6380),
+    ],
+)
+def test_the_kong_configmap_is_portico_render_kong_for_the_same_values(
+    switch, namespace, redis_host, redis_port
+):
+    rendered = render(SWITCHES[switch], namespace=namespace)
+    expected = kong.render(
+        MANIFESTS,
+        upstream_template=f"http://{{name}}.{namespace}.svc.cluster.local",
+        redis_host=redis_host,
+        redis_port=redis_port,
+        consumers=(),
+    )
+    assert kong_config_in(rendered) == expected
+
+
+def test_kong_is_db_less_and_rolls_when_its_config_changes():
+    deployment = DEFAULTS.named("Deployment", "portico-kong")
+    pod = deployment["spec"]["template"]
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+    assert env["KONG_DATABASE"] == "off"
+    assert env["KONG_DECLARATIVE_CONFIG"] == "/kong/kong.yaml"
+    assert env["KONG_UNTRUSTED_LUA_SANDBOX_REQUIRES"] == "cjson.safe"
+    checksum = pod["metadata"]["annotations"]["checksum/config"]
+
+    def checksum_with(values: dict[str, Any], namespace: str = "portico") -> str:
+        kong_pod = render(values, namespace).named("Deployment", "portico-kong")["spec"]["template"]
+        return str(kong_pod["metadata"]["annotations"]["checksum/config"])
+
+    assert checksum_with({}, namespace="elsewhere") != checksum  # upstream hosts changed
+    assert checksum_with({"relay": {"replicas": 2}}) == checksum  # Kong's config did not
+
+
+def test_the_kong_service_type_and_node_port_are_values():
+    rendered = render({"kong": {"service": {"type": "NodePort", "nodePort": 32080}}})
+    [port] = rendered.named("Service", "portico-kong")["spec"]["ports"]
+    assert (port["port"], port["nodePort"]) == (80, 32080)
+    balanced = render({"kong": {"service": {"type": "LoadBalancer"}}})
+    assert balanced.named("Service", "portico-kong")["spec"]["type"] == "LoadBalancer"
+
+
+def test_the_init_container_joins_configmap_and_consumers_secret_into_the_full_config(tmp_path):
+    rendered = RENDERED["dev-consumers"]
+    configmap = tmp_path / "kong.yaml"
+    configmap.write_text(rendered.named("ConfigMap", "portico-kong")["data"]["kong.yaml"])
+    consumers = tmp_path / "consumers.yaml"
+    secret = rendered.named("Secret", "portico-consumers")
+    consumers.write_text(secret["stringData"]["consumers.yaml"])
+    [init] = rendered.named("Deployment", "portico-kong")["spec"]["template"]["spec"][
+        "initContainers"
+    ]
+    command = [*init["command"], *init.get("args", [])]
+    assert command[:2] == ["portico", "kong-config"]
+    arguments = [
+        str(configmap)
+        if a == "/config/kong.yaml"
+        else str(consumers)
+        if a == "/consumers/consumers.yaml"
+        else str(tmp_path / "out.yaml")
+        if a == "/kong/kong.yaml"
+        else a
+        for a in command[2:]
+    ]
+    result = CliRunner().invoke(main, ["kong-config", *arguments])
+    assert result.exit_code == 0, result.output
+    joined = yaml.safe_load((tmp_path / "out.yaml").read_text())
+    expected = kong.render(
+        MANIFESTS,
+        upstream_template="http://{name}.portico.svc.cluster.local",
+        redis_host="portico-redis.portico.svc.cluster.local",
+        consumers=DEV_CONSUMERS,
+    )
+    assert joined == expected
+
+
+def test_without_consumers_kong_gets_none_and_notes_say_so():
+    [init] = DEFAULTS.named("Deployment", "portico-kong")["spec"]["template"]["spec"][
+        "initContainers"
+    ]
+    assert "--consumers" not in init.get("args", [])
+    assert DEFAULTS.of_kind("Secret") and not [
+        s for s in DEFAULTS.of_kind("Secret") if s["metadata"]["name"] == "portico-consumers"
+    ]
+    assert "No consumers are configured" in DEFAULTS.notes
+    assert "dev consumers alice and bob are enabled" in RENDERED["dev-consumers"].notes
+
+
+def test_an_existing_consumers_secret_is_mounted():
+    rendered = render({"consumers": {"existingSecret": "acme-consumers"}})
+    pod = rendered.named("Deployment", "portico-kong")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["consumers"]["secret"]["secretName"] == "acme-consumers"
+
+
+def test_kong_off_renders_no_gateway():
+    names = {f"{o['kind']}/{o['metadata']['name']}" for o in RENDERED["kong-off"].objects}
+    assert not {n for n in names if "kong" in n or n.endswith("test-claims")}
+
+
+# --- Postgres, Redis, migrations, network policies -------------------------------------------
+
+
+def test_postgres_and_redis_run_in_the_chart_with_persistent_volumes():
+    for name in ("portico-postgres", "portico-redis"):
+        statefulset = DEFAULTS.named("StatefulSet", name)
+        [claim] = statefulset["spec"]["volumeClaimTemplates"]
+        assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+
+
+def test_external_postgres_and_redis_come_from_secrets():
+    rendered = RENDERED["external-postgres-redis"]
+    assert rendered.of_kind("StatefulSet") == []
+    relay = rendered.named("Deployment", "portico-relay")["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in relay["containers"][0]["env"]}
+    assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "claims-db"
+    assert env["REDIS_URL"]["valueFrom"]["secretKeyRef"]["name"] == "claims-redis"
+
+
+def test_external_postgres_without_its_secret_is_refused_by_name():
+    import helm_python
+
+    with pytest.raises(helm_python.HelmError, match=r"externalDatabase\.existingSecret"):
+        render({"postgres": {"enabled": False}})
+
+
+def test_migrations_run_as_a_hook_before_upgrades():
+    [job] = DEFAULTS.of_kind("Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
+    [external] = RENDERED["external-postgres-redis"].of_kind("Job")
+    assert external["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PORTICO_FUNCTION"]["value"] == "migrate"
+
+
+def test_only_the_gateway_and_knative_reach_functions():
+    policy = DEFAULTS.named("NetworkPolicy", "portico-functions")
+    assert policy["spec"]["podSelector"] == {"matchLabels": {"portico.dev/component": "function"}}
+    sources = policy["spec"]["ingress"][0]["from"]
+    assert {"podSelector": {"matchLabels": {"portico.dev/component": "gateway"}}} in sources
+    namespaces = {
+        s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for s in sources
+        if "namespaceSelector" in s
+    }
+    assert namespaces == {"knative-serving", "kourier-system"}
+    for service in DEFAULTS.of_kind("Service", "serving.knative"):
+        labels = service["spec"]["template"]["metadata"]["labels"]
+        assert labels["portico.dev/component"] == "function"
+
+
+def test_helm_test_submits_a_claim_through_kong_and_reads_it_back():
+    pod = DEFAULTS.named("Pod", "portico-test-claims")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    script = pod["spec"]["containers"][0]["args"][0]
+    assert '"POST", "/claims"' in script and '"GET", "/claims/"' in script
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert env["GATEWAY"] == "http://portico-kong.portico.svc.cluster.local:80"
+
+
+def test_notes_print_how_to_call_the_api():
+    assert "POST /claims  ->  submit-claim" in DEFAULTS.notes
+    assert "curl -s -X POST $PORTICO_URL/claims" in DEFAULTS.notes
+
+
+# --- The generated values --------------------------------------------------------------------
+
+
+def test_the_committed_values_are_current():
+    committed = (CHART / "values.yaml").read_text()
+    assert generated_block(committed) == generated(MANIFESTS), (
+        "charts/portico/values.yaml is stale: run `make render`"
+    )
+    assert rewrite_values(committed, MANIFESTS) == committed
+
+
+def test_render_values_keeps_the_hand_written_part(tmp_path: Path):
+    values = tmp_path / "values.yaml"
+    values.write_text("# my comment\nimage: {repository: x}\n")
+    arguments = ["render", "values", "--values", str(values), "--functions-dir", str(FUNCTIONS_DIR)]
+    assert CliRunner().invoke(main, arguments).exit_code == 0
+    text = values.read_text()
+    assert text.startswith("# my comment\nimage: {repository: x}\n")
+    assert generated_block(text) == generated(MANIFESTS)
+    assert CliRunner().invoke(main, arguments).exit_code == 0
+    assert values.read_text() == text  # idempotent
