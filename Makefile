@@ -6,10 +6,10 @@ STAMP  := $(VENV)/.installed
 DEV_DIR ?= .dev
 
 .DEFAULT_GOAL := help
-.PHONY: help venv dev dev-reset render test test-unit test-integration test-conformance test-faults lint typecheck check lock clean
+.PHONY: help venv dev dev-reset render test test-unit test-chart test-integration test-conformance test-faults lint typecheck check lock clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Portico needs Python 3.11+; set PYTHON=python3.11")'
@@ -28,8 +28,8 @@ dev-reset: ## Delete the local data kept in .dev/ (database, queue)
 	rm -rf $(DEV_DIR)
 	@echo "==> $(DEV_DIR) removed; the next 'make dev' starts from empty, seeded data"
 
-test: $(STAMP) lint typecheck check ## Lint, type-check, validate manifests, run unit, integration and fault tests
-	$(BIN)/pytest tests/unit tests/integration tests/conformance tests/faults
+test: $(STAMP) lint typecheck check ## Lint, type-check, validate manifests; unit, chart, integration, conformance (+ fuzz) and fault tests
+	$(BIN)/pytest tests/unit tests/chart tests/integration tests/conformance tests/faults
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
 	$(BIN)/pytest tests/unit
@@ -39,6 +39,9 @@ test-integration: $(STAMP) ## Integration tests against real Postgres and Redis
 
 test-conformance: $(STAMP) ## The API contract (PORTICO_CONFORMANCE_BASE_URL, or a local portico dev)
 	$(BIN)/pytest tests/conformance
+
+test-chart: $(STAMP) ## Chart tests: render with the real Helm engine, lint, validate every object
+	$(BIN)/pytest tests/chart
 
 test-faults: $(STAMP) ## Fault tests (kill and restart real processes), printing their figures
 	$(BIN)/pytest -s tests/faults
@@ -53,16 +56,20 @@ typecheck: $(STAMP) ## mypy (strict)
 check: $(STAMP) ## Validate every function manifest, the connection budget and timeouts
 	$(BIN)/portico check
 
-render: $(STAMP) ## Regenerate gateway-config/ from the manifests (commit the result)
+render: $(STAMP) ## Regenerate gateway-config/ and the chart's generated values (commit the result)
 	$(BIN)/portico render openapi
 	$(BIN)/portico render kong
 	$(BIN)/portico render openfaas
+	$(BIN)/portico render values
 
 lock: ## Re-pin constraints.txt from a fresh resolve
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet -e '.[embedded,dev]'
 	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^portico' > constraints.txt
 	rm -rf .lock-venv
+
+# The image, the kind cluster and the e2e tests: images, kind-up, kind-load, deploy, e2e, kind-down
+include kind/kind.mk
 
 clean: ## Remove the virtualenv and caches (keeps .dev/ data)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

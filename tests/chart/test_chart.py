@@ -21,7 +21,7 @@ from portico.consumers import DEV_CONSUMERS
 from portico.limits import upstream_timeout_seconds
 from portico.manifest import load_all
 from tests.chart.helm import CHART, ENGINE, Rendered, lint, render
-from tests.conftest import FUNCTIONS_DIR
+from tests.conftest import FUNCTIONS_DIR, ROOT
 
 KUBERNETES_VERSION = "1.32.0"
 MANIFESTS = load_all(FUNCTIONS_DIR)
@@ -40,6 +40,7 @@ SWITCHES: dict[str, dict[str, Any]] = {
     "external-postgres-redis": EXTERNAL,
     "kong-off": {"kong": {"enabled": False}},
     "dev-consumers": {"consumers": {"devConsumers": True}},
+    "kind": yaml.safe_load((ROOT / "kind" / "values.yaml").read_text()),
 }
 RENDERED = {name: render(values) for name, values in SWITCHES.items()}
 DEFAULTS = RENDERED["defaults"]
