@@ -32,15 +32,21 @@ def functions_option(f: click.decorators.FC) -> click.decorators.FC:
     )(f)
 
 
-def consumers_callback(
-    ctx: click.Context, param: click.Parameter, value: Path | None
-) -> tuple[Consumer, ...]:
+def read_consumers(path: Path | None, default: tuple[Consumer, ...]) -> tuple[Consumer, ...]:
     from portico.consumers import load_consumers
 
     try:
-        return load_consumers(value)
+        return load_consumers(path, default)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
+        raise click.BadParameter(str(exc), param_hint="--consumers") from exc
+
+
+def consumers_callback(
+    ctx: click.Context, param: click.Parameter, value: Path | None
+) -> tuple[Consumer, ...]:
+    from portico.consumers import DEV_CONSUMERS
+
+    return read_consumers(value, DEV_CONSUMERS)
 
 
 def consumers_option(f: click.decorators.FC) -> click.decorators.FC:
@@ -376,15 +382,9 @@ def render_values(values_file: Path, functions_dir: Path) -> None:
 def kong_config(config: Path, consumers_file: Path | None, output: Path) -> None:
     """Write CONFIG (a rendered Kong config) with the consumers of a consumers file: the chart's
     Kong init container joins its ConfigMap and its consumers Secret this way."""
-    from portico.consumers import parse_consumers
     from portico.kong import with_consumers
 
-    consumers: tuple[Consumer, ...] = ()
-    if consumers_file is not None:
-        try:
-            consumers = parse_consumers(consumers_file.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--consumers") from exc
+    consumers = read_consumers(consumers_file, default=())
     write_rendered(output, with_consumers(config.read_text(), consumers))
 
 

@@ -83,11 +83,13 @@ def by_issuer(consumers: Iterable[Consumer]) -> dict[str, tuple[Consumer, JwtCre
 # --- The consumers file ------------------------------------------------------------------------
 
 
-def load_consumers(path: Path | None) -> tuple[Consumer, ...]:
-    """The consumers in the file, or the dev consumers without one; ValueError names the
-    problem (never quoting a secret)."""
+def load_consumers(
+    path: Path | None, default: tuple[Consumer, ...] = DEV_CONSUMERS
+) -> tuple[Consumer, ...]:
+    """The consumers in the file, or `default` (the dev consumers) without one; ValueError names
+    the problem (never quoting a secret)."""
     if path is None:
-        return DEV_CONSUMERS
+        return default
     return parse_consumers(path.read_text(encoding="utf-8"))
 
 
