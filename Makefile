@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEV_DIR ?= .dev
 
 .DEFAULT_GOAL := help
-.PHONY: help venv dev dev-reset render test test-unit test-chart test-integration test-conformance test-faults lint typecheck check lock clean
+.PHONY: help venv dev dev-reset render bench bench-quick test test-unit test-chart test-integration test-conformance test-faults lint typecheck check lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@echo "==> creating $(VENV) and installing Portico (first run takes a minute)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[embedded,dev]'
+	@$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[embedded,dev,bench]'
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv and install Portico with its pinned dependencies
@@ -46,6 +46,12 @@ test-chart: $(STAMP) ## Chart tests: render with the real Helm engine, lint, val
 test-faults: $(STAMP) ## Fault tests (kill and restart real processes), printing their figures
 	$(BIN)/pytest -s tests/faults
 
+bench: $(STAMP) ## Benchmark Portico side by side with its baselines (~7 min); writes bench/results/latest.{json,md,png}
+	$(BIN)/python -m bench
+
+bench-quick: $(STAMP) ## The same benchmark with short runs (under 2 min): a smoke run, same three files
+	$(BIN)/python -m bench --quick
+
 lint: $(STAMP) ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -64,7 +70,7 @@ render: $(STAMP) ## Regenerate gateway-config/ and the chart's generated values 
 
 lock: ## Re-pin constraints.txt from a fresh resolve
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet -e '.[embedded,dev]'
+	.lock-venv/bin/pip install --quiet -e '.[embedded,dev,bench]'
 	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^portico' > constraints.txt
 	rm -rf .lock-venv
 

@@ -18,6 +18,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
+import flask
 import psycopg
 from flask import Flask, Response, g, request
 from jsonschema import Draft202012Validator
@@ -47,6 +48,23 @@ class FunctionState:
     executor: ThreadPoolExecutor
     validator: Draft202012Validator | None
     draining: threading.Event = field(default_factory=threading.Event)
+    # This function's metric series, bound once: a labels() lookup per request costs more than
+    # the update itself.
+    in_flight: Any = None
+    request_seconds: Any = None
+    requests_by_status: dict[int, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        labels = (self.manifest.name, self.api.route.path, self.api.route.method)
+        self.in_flight = metrics.IN_FLIGHT.labels(self.manifest.name)
+        self.request_seconds = metrics.REQUEST_SECONDS.labels(*labels)
+
+    def count_request(self, status: int) -> None:
+        counter = self.requests_by_status.get(status)
+        if counter is None:
+            labels = (self.manifest.name, self.api.route.path, self.api.route.method)
+            counter = self.requests_by_status[status] = metrics.REQUESTS.labels(*labels, status)
+        counter.inc()
 
 
 def flask_rule(path: str) -> str:
@@ -86,47 +104,55 @@ def create_app(manifest: Manifest, resources: Resources) -> Flask:
     return app
 
 
+def current_request() -> flask.Request:
+    """The request itself rather than Flask's context-local proxy, each access to which costs
+    a context lookup (measurable on a trivial handler; see bench/README.md)."""
+    return request._get_current_object()  # type: ignore[attr-defined, no-any-return]
+
+
 def start_request() -> None:
-    g.started = time.perf_counter()
-    g.request_id = request.headers.get(headers.REQUEST_ID) or new_request_id()
-    g.request_id_token = request_id_var.set(g.request_id)
+    context = g._get_current_object()
+    context.started = time.perf_counter()
+    context.request_id = request.headers.get(headers.REQUEST_ID) or new_request_id()
+    context.request_id_token = request_id_var.set(context.request_id)
 
 
 def finish_request(state: FunctionState, response: Response) -> Response:
-    response.headers[headers.REQUEST_ID] = g.request_id
-    if request.endpoint == "function":
-        elapsed = time.perf_counter() - g.started
-        labels = (state.manifest.name, state.api.route.path, request.method)
-        metrics.REQUESTS.labels(*labels, str(response.status_code)).inc()
-        metrics.REQUEST_SECONDS.labels(*labels).observe(elapsed)
+    context = g._get_current_object()
+    response.headers[headers.REQUEST_ID] = context.request_id
+    incoming = current_request()
+    if incoming.endpoint == "function":
+        elapsed = time.perf_counter() - context.started
+        state.count_request(response.status_code)
+        state.request_seconds.observe(elapsed)
         log.info(
             "%s %s -> %s in %.1f ms",
-            request.method,
-            request.path,
+            incoming.method,
+            incoming.path,
             response.status_code,
             elapsed * 1000,
         )
-    request_id_var.reset(g.request_id_token)
+    request_id_var.reset(context.request_id_token)
     return response
 
 
 def invoke(state: FunctionState, path_params: dict[str, str]) -> Response:
-    in_flight = metrics.IN_FLIGHT.labels(state.manifest.name)
-    in_flight.inc()
+    state.in_flight.inc()
     try:
-        query = request.args.to_dict()
+        incoming = current_request()
+        query = incoming.args.to_dict()
         check_url_text(path_params, query)
         event = Request(
             body=parse_body(state),
             path_params=path_params,
             query=query,
             caller=authenticated_caller(state.api),
-            headers=dict(request.headers),
+            headers=dict(incoming.headers),
             request_id=g.request_id,
         )
         result = run_with_deadline(state, event, idempotent_request(state.api, event))
     finally:
-        in_flight.dec()
+        state.in_flight.dec()
     response = to_response(result)
     out = (
         json_response(response.body, response.status)
