@@ -28,8 +28,8 @@ dev-reset: ## Delete the local data kept in .dev/ (database, queue)
 	rm -rf $(DEV_DIR)
 	@echo "==> $(DEV_DIR) removed; the next 'make dev' starts from empty, seeded data"
 
-test: $(STAMP) lint typecheck check ## Lint, type-check, validate manifests; unit, chart, integration, conformance (+ fuzz) and fault tests
-	$(BIN)/pytest tests/unit tests/chart tests/integration tests/conformance tests/faults
+test: $(STAMP) lint typecheck check ## Lint, type-check, validate manifests; unit, chart, integration, conformance (+ fuzz), fault and bench-harness tests
+	$(BIN)/pytest tests/unit tests/chart tests/integration tests/conformance tests/faults tests/bench
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
 	$(BIN)/pytest tests/unit

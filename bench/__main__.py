@@ -81,6 +81,7 @@ def main() -> int:
             results = []
             for number, scenario in enumerate(chosen, 1):
                 bench.say(f"[{number}/{len(chosen)}] {scenario.__name__.replace('_', ' ')}")
+                bench.redis().flushdb()  # no queue backlog or counters left by the one before
                 results.append(scenario(bench))
             run = {
                 "profile": profile.name,

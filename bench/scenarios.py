@@ -89,6 +89,10 @@ def bare_flask(server_port: int) -> list[str]:
     return gunicorn("bench.apps.bare_hello:app", server_port, THREADS)
 
 
+def portico_hello(server_port: int) -> list[str]:
+    return portico("serve", "hello", "--port", str(server_port))
+
+
 def functions_framework(server_port: int) -> list[str]:
     return gunicorn("bench.apps.ff_hello:app", server_port, THREADS)
 
@@ -101,20 +105,25 @@ def runtime_overhead(bench: Bench) -> Scenario:
         "runtime",
         "1. Runtime overhead: a trivial JSON handler",
         f"GET /hello returning a constant JSON object; closed model, {CONNECTIONS} connections. "
-        f"Each server is one gunicorn gthread worker with {THREADS} threads and 75 s keep-alive.",
+        f"Each server is one gunicorn gthread worker with {THREADS} threads and 75 s keep-alive. "
+        "The last row is the Portico runtime without its one JSON log line per request "
+        "(PORTICO_LOG_LEVEL=WARNING), to show what that line costs.",
         LOAD_COLUMNS,
         chart=["ratio"],
         chart_label="throughput vs bare Flask",
     )
     env = bench.env(BENCH_FUNCTIONS)
-    competitors: list[tuple[str, Callable[[int], list[str]], str]] = [
-        ("bare Flask on gunicorn", bare_flask, "/hello"),
-        ("Portico runtime", lambda p: portico("serve", "hello", "--port", str(p)), "/readyz"),
-        ("functions-framework", functions_framework, "/hello"),
+    quiet = {**env, "PORTICO_LOG_LEVEL": "WARNING"}
+    competitors: list[tuple[str, Callable[[int], list[str]], str, dict[str, str]]] = [
+        ("bare Flask on gunicorn", bare_flask, "/hello", env),
+        ("Portico runtime", portico_hello, "/readyz", env),
+        ("functions-framework", functions_framework, "/hello", env),
+        ("Portico runtime, request log off", portico_hello, "/readyz", quiet),
     ]
-    for i, (variant, command, ready_path) in enumerate(competitors):
+    for i, (variant, command, ready_path, server_env) in enumerate(competitors):
         server_port = port()
-        server = bench.server(variant, command(server_port), env, local(server_port, ready_path))
+        ready_url = local(server_port, ready_path)
+        server = bench.server(variant, command(server_port), server_env, ready_url)
         with bench.step(f"{variant}: closed model"):
             server.start()
             result = bench.load(local(server_port, "/hello"), server=[server])
@@ -293,8 +302,7 @@ def cold_start(bench: Bench) -> Scenario:
     starts: list[tuple[str, Callable[[int], list[str]], str, dict[str, str]]] = [
         ("bare Flask on gunicorn: start to ready", bare_flask, "/hello", bench_env),
         ("functions-framework: start to ready", functions_framework, "/hello", bench_env),
-        ("Portico hello: start to ready",
-         lambda p: portico("serve", "hello", "--port", str(p)), "/readyz", bench_env),
+        ("Portico hello: start to ready", portico_hello, "/readyz", bench_env),
         ("Portico submit-claim: start to ready",
          lambda p: portico("serve", "submit-claim", "--port", str(p)), "/readyz", claims_env),
     ]  # fmt: skip
