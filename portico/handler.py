@@ -109,6 +109,6 @@ class Invoker:
         ids = [str(message["id"]) for _, message in tx.pending_messages]
         try:
             outbox.push(self.resources.redis, tx.pending_messages, self.resources.consumers)
-            tx.after_commit(lambda conn: outbox.forget_delivered(conn, ids))
+            tx.after_commit(lambda conn: outbox.delete(conn, ids))
         except Exception as exc:
             log.warning("messages %s left in the outbox for the relay: %s", ids, exc)

@@ -40,14 +40,6 @@ def delete(conn: Connection, message_ids: Sequence[str]) -> None:
     conn.execute("DELETE FROM portico_outbox WHERE message_id = ANY(%s)", (list(message_ids),))
 
 
-def forget_delivered(conn: Connection, message_ids: Sequence[str]) -> None:
-    """The fast path's cleanup, after its push. Its commit need not wait for the disk: if a
-    crash loses it, the relay delivers those messages again, which at-least-once delivery and
-    the workers' processed-message records already allow for. (One fsync per request saved.)"""
-    conn.execute("SET LOCAL synchronous_commit TO OFF")
-    delete(conn, message_ids)
-
-
 def push(
     redis_client: redis.Redis,
     messages: Sequence[tuple[str, Mapping[str, Any]]],

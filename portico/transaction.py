@@ -105,12 +105,10 @@ class Transaction:
 
     def after_commit(self, statements: Callable[[Connection], None]) -> None:
         """Run follow-up statements in a new transaction on the same connection (the deadline
-        no longer applies: the invocation's work is already committed). They go to the server
-        in one pipeline, BEGIN to COMMIT in a single round trip."""
+        no longer applies: the invocation's work is already committed)."""
         if self._conn is not None:
-            with self._conn.pipeline():
-                statements(self._conn)
-                self._conn.commit()
+            statements(self._conn)
+            self._conn.commit()
 
     def rollback(self) -> None:
         """Never raises: it runs on error paths, where the first error is the one that matters
