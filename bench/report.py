@@ -180,7 +180,13 @@ def draw(axis: Any, scenario: Scenario) -> None:
         )
         axis.bar_label(bars, labels=[label(v) for v in values], fontsize=7)
     axis.set_xticks([n + width * (len(scenario.chart) - 1) / 2 for n in range(len(rows))])
-    axis.set_xticklabels([wrap(r["variant"]) for r in rows], fontsize=7)
+    crowded = len(rows) > 4
+    axis.set_xticklabels(
+        [wrap(r["variant"], 28 if crowded else 18) for r in rows],
+        fontsize=6 if crowded else 7,
+        rotation=35 if crowded else 0,
+        ha="right" if crowded else "center",
+    )
     axis.set_title(scenario.title.split(":")[0], fontsize=10)
     axis.set_ylabel(scenario.chart_label, fontsize=8)
     if scenario.id == "outbox":

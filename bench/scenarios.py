@@ -228,7 +228,7 @@ def gateway_overhead(bench: Bench) -> Scenario:
         [*LOAD_COLUMNS[:5], ("added_p50_ms", "added p50 ms", "{:+.2f}"),
          ("added_p99_ms", "added p99 ms", "{:+.2f}"), ("ratio", "vs direct", "{:.0%}")],
         chart=["p50_ms", "p99_ms"],
-        chart_label="latency at a moderate rate (ms)",
+        chart_label="latency (ms)",
     )  # fmt: skip
     env = bench.env(BENCH_FUNCTIONS)
     function_port, gateway_port = port(), port()

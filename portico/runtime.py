@@ -50,21 +50,23 @@ class FunctionState:
     draining: threading.Event = field(default_factory=threading.Event)
     # This function's metric series, bound once: a labels() lookup per request costs more than
     # the update itself.
-    in_flight: Any = None
-    request_seconds: Any = None
-    requests_by_status: dict[int, Any] = field(default_factory=dict)
+    in_flight: Any = field(init=False)
+    series: dict[tuple[str, int], tuple[Any, Any]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        labels = (self.manifest.name, self.api.route.path, self.api.route.method)
         self.in_flight = metrics.IN_FLIGHT.labels(self.manifest.name)
-        self.request_seconds = metrics.REQUEST_SECONDS.labels(*labels)
 
-    def count_request(self, status: int) -> None:
-        counter = self.requests_by_status.get(status)
-        if counter is None:
-            labels = (self.manifest.name, self.api.route.path, self.api.route.method)
-            counter = self.requests_by_status[status] = metrics.REQUESTS.labels(*labels, status)
-        counter.inc()
+    def observe(self, method: str, status: int, seconds: float) -> None:
+        series = self.series.get((method, status))
+        if series is None:
+            labels = (self.manifest.name, self.api.route.path, method)
+            series = (
+                metrics.REQUESTS.labels(*labels, status),
+                metrics.REQUEST_SECONDS.labels(*labels),
+            )
+            self.series[(method, status)] = series
+        series[0].inc()
+        series[1].observe(seconds)
 
 
 def flask_rule(path: str) -> str:
@@ -123,8 +125,7 @@ def finish_request(state: FunctionState, response: Response) -> Response:
     incoming = current_request()
     if incoming.endpoint == "function":
         elapsed = time.perf_counter() - context.started
-        state.count_request(response.status_code)
-        state.request_seconds.observe(elapsed)
+        state.observe(incoming.method, response.status_code, elapsed)
         log.info(
             "%s %s -> %s in %.1f ms",
             incoming.method,
