@@ -17,7 +17,8 @@ import psycopg
 import redis
 
 from bench.processes import ROOT, Server, python_module
-from portico.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from portico.dev import say
+from portico.embedded import EmbeddedPostgres, EmbeddedRedis
 from portico.migrate import migrate
 from portico.seed import seed
 
@@ -72,7 +73,7 @@ class Bench:
     # --- output ----------------------------------------------------------------------------
 
     def say(self, message: str) -> None:
-        print(f"==> {message}", flush=True)
+        say(message)
 
     @contextmanager
     def step(self, message: str) -> Iterator[None]:
@@ -165,10 +166,6 @@ class Bench:
                 "pss_mib": round(server.tree_pss_mib(), 1),
             }
         )
-
-
-def port() -> int:
-    return free_port()
 
 
 def local(port: int, path: str = "") -> str:

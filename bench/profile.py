@@ -19,10 +19,11 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.harness import BENCH_FUNCTIONS, CLAIMS_FUNCTIONS, QUICK, Bench, local, port
+from bench.harness import BENCH_FUNCTIONS, CLAIMS_FUNCTIONS, QUICK, Bench, local
 from bench.processes import ROOT, portico
 from bench.scenarios import AS_ALICE, CLAIM
 from portico import headers
+from portico.embedded import free_port as port
 
 RESULTS = ROOT / "bench" / "results"
 PORTICO_FRAMES = re.compile(

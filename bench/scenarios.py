@@ -21,13 +21,16 @@ from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from bench.harness import BENCH_FUNCTIONS, CONNECTIONS, THREADS, Bench, local, port
+from bench.harness import BENCH_FUNCTIONS, CLAIMS_FUNCTIONS, CONNECTIONS, THREADS, Bench, local
 from bench.load import percentile
-from bench.processes import ROOT, gunicorn, portico
+from bench.processes import ROOT, Server, gunicorn, portico
 from portico import headers, outbox
 from portico.consumers import DEV_CONSUMERS
-from portico.jobs import Consumer, enqueue
+from portico.embedded import free_port as port
+from portico.jobs import enqueue
+from portico.manifest import load_all
 from portico.relay import GRACE_SECONDS
+from portico.resources import consumers_of
 
 Row = dict[str, Any]
 ALICE = DEV_CONSUMERS[0]
@@ -95,6 +98,30 @@ def portico_hello(server_port: int) -> list[str]:
 
 def functions_framework(server_port: int) -> list[str]:
     return gunicorn("bench.apps.ff_hello:app", server_port, THREADS)
+
+
+def function_behind_gateway(
+    bench: Bench, function_name: str, env: dict[str, str]
+) -> tuple[Server, Server, int, int]:
+    """An HTTP function and a dev gateway routing to it (neither started yet)."""
+    function_port, gateway_port = port(), port()
+    function = bench.server(
+        function_name,
+        portico("serve", function_name, "--port", str(function_port)),
+        env,
+        local(function_port, "/readyz"),
+    )
+    gateway = bench.server(
+        f"gateway-{function_name}",
+        portico(
+            "gateway",
+            "--port", str(gateway_port),
+            "--upstream", f"{function_name}={local(function_port)}",
+        ),
+        env,
+        local(gateway_port, "/healthz"),
+    )  # fmt: skip
+    return function, gateway, function_port, gateway_port
 
 
 # --- 1. runtime overhead ------------------------------------------------------------------------
@@ -167,23 +194,9 @@ def claims_write_path(bench: Bench) -> Scenario:
     naive.stop()
     scenario.rows.append(load_row("naive handler, bare Flask", result, baseline=True))
 
-    function_port, gateway_port = port(), port()
-    function = bench.server(
-        "submit-claim",
-        portico("serve", "submit-claim", "--port", str(function_port)),
-        env,
-        local(function_port, "/readyz"),
+    function, gateway, function_port, gateway_port = function_behind_gateway(
+        bench, "submit-claim", env
     )
-    gateway = bench.server(
-        "gateway-claims",
-        portico(
-            "gateway",
-            "--port", str(gateway_port),
-            "--upstream", f"submit-claim={local(function_port)}",
-        ),
-        env,
-        local(gateway_port, "/healthz"),
-    )  # fmt: skip
     idempotent: dict[str, Any] = {"unique_header": headers.IDEMPOTENCY_KEY, **post}
     with bench.step("submit-claim on the Portico runtime, direct: closed model"):
         function.start()
@@ -231,23 +244,9 @@ def gateway_overhead(bench: Bench) -> Scenario:
         chart_label="latency (ms)",
     )  # fmt: skip
     env = bench.env(BENCH_FUNCTIONS)
-    function_port, gateway_port = port(), port()
-    function = bench.server(
-        "hello-limited",
-        portico("serve", "hello-limited", "--port", str(function_port)),
-        env,
-        local(function_port, "/readyz"),
+    function, gateway, function_port, gateway_port = function_behind_gateway(
+        bench, "hello-limited", env
     )
-    gateway = bench.server(
-        "gateway-hello",
-        portico(
-            "gateway",
-            "--port", str(gateway_port),
-            "--upstream", f"hello-limited={local(function_port)}",
-        ),
-        env,
-        local(gateway_port, "/healthz"),
-    )  # fmt: skip
     direct_url, gateway_url = (
         local(function_port, "/hello-limited"),
         local(gateway_port, "/hello-limited"),
@@ -409,7 +408,7 @@ def worker_throughput(bench: Bench) -> Scenario:
     scenario.rows.append({"variant": "plain RQ worker", "baseline": True, "throughput": plain_rate})
 
     claims = submitted_claims(bench, jobs)
-    consumer = Consumer(timeout_seconds=30, retries=3)  # review-claim's manifest
+    consumer = consumers_of(load_all(CLAIMS_FUNCTIONS))[REVIEW_QUEUE]
     with bench.step(f"Portico worker: {jobs} jobs"):
         for claim_id in claims:
             message_id = uuid.uuid4().hex

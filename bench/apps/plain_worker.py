@@ -6,13 +6,28 @@ Portico's worker)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import re
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 
 import psycopg
 
-ACCEPTED_DOCUMENT_KEY = re.compile(r"^claims/\d{4}/[A-Za-z0-9][A-Za-z0-9._-]*\.(jpe?g|png|pdf)$")
+CLAIMS_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "claims" / "src" / "claims.py"
 _connection: psycopg.Connection | None = None
+
+
+def _claims_rules() -> ModuleType:
+    """The claims app's module, for its review rule (the same decision, without Portico)."""
+    spec = importlib.util.spec_from_file_location("bench_claims_rules", CLAIMS_SOURCE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+decide: Callable[[str, str, str], tuple[str, str]] = _claims_rules().decide
 
 
 def connection() -> psycopg.Connection:
@@ -34,11 +49,10 @@ def review(claim_id: str) -> str:
         if row is None or row[0] != "submitted":
             return "skipped"
         _, document_key, policy_id, policy_status = row
-        approved = policy_status == "active" and ACCEPTED_DOCUMENT_KEY.match(document_key)
-        decision = "approved" if approved else "rejected"
+        decision, decision_reason = decide(policy_id, policy_status, document_key)
         for old, new, reason in (
             ("submitted", "in_review", "review started"),
-            ("in_review", decision, f"policy {policy_id}: {decision}"),
+            ("in_review", decision, decision_reason),
         ):
             conn.execute(
                 "UPDATE claims SET status = %s, decision_reason = %s,"
