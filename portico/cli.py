@@ -380,12 +380,14 @@ def render_values(values_file: Path, functions_dir: Path) -> None:
 )
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def kong_config(config: Path, consumers_file: Path | None, output: Path) -> None:
-    """Write CONFIG (a rendered Kong config) with the consumers of a consumers file: the chart's
-    Kong init container joins its ConfigMap and its consumers Secret this way."""
+    """Write CONFIG (a rendered Kong config) with the consumers of a consumers file, and the
+    gateway secret from PORTICO_GATEWAY_SECRET in place of its reference: the chart's Kong
+    init container joins its ConfigMap, its consumers Secret and its gateway Secret this way."""
     from portico.kong import with_consumers
 
     consumers = read_consumers(consumers_file, default=())
-    write_rendered(output, with_consumers(config.read_text(), consumers))
+    secret = os.environ.get("PORTICO_GATEWAY_SECRET") or None
+    write_rendered(output, with_consumers(config.read_text(), consumers, secret))
 
 
 @render.command("openfaas")

@@ -10,10 +10,17 @@ names (``ctx.claims_store``, ``ctx.workflow_queue``).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from portico.problems import BadRequest
+
+# ASCII digits only: int() also takes Arabic-Indic, full-width and mathematical digits, " 5" and
+# "5_0", and str.isdigit() says yes to "\u00b2" (superscript two), which int() then refuses.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,18}")
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,16 @@ class Request:
     caller: Caller | None
     headers: Mapping[str, str]
     request_id: str
+
+    def query_int(self, name: str, *, default: int, minimum: int, maximum: int) -> int:
+        """The query parameter `name` as a whole number from minimum to maximum (`default`
+        when absent); anything else is a 400 naming the parameter and the range."""
+        text = self.query.get(name)
+        if text is None:
+            return default
+        if _WHOLE_NUMBER.fullmatch(text) and minimum <= int(text) <= maximum:
+            return int(text)
+        raise BadRequest(f"{name} must be a whole number from {minimum} to {maximum}")
 
 
 @dataclass(frozen=True)

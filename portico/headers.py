@@ -6,8 +6,18 @@ CONSUMER_USERNAME = "X-Consumer-Username"  # Kong's upstream headers naming the 
 CONSUMER_ID = "X-Consumer-ID"
 RETRY_AFTER = "Retry-After"
 
+AUTHORIZATION = "Authorization"  # where JWTs come (Bearer)
 # Headers a client must never be able to set for itself: the gateway strips them.
-GATEWAY_ASSERTED = (CONSUMER_USERNAME, CONSUMER_ID, "X-Consumer-Custom-ID", "X-Anonymous-Consumer")
+GATEWAY_ASSERTED = (
+    CONSUMER_USERNAME,
+    CONSUMER_ID,
+    "X-Consumer-Custom-ID",
+    "X-Anonymous-Consumer",
+    "X-Credential-Identifier",
+)
+# The gateway proves itself to a function with the deployment's secret in this header; a
+# function believes GATEWAY_ASSERTED headers only from a request carrying it.
+GATEWAY_SECRET = "X-Portico-Gateway-Secret"
 IDEMPOTENCY_KEY = "Idempotency-Key"  # IETF httpapi draft: an sf-string, quoted (bare accepted)
 IDEMPOTENT_REPLAYED = "Idempotent-Replayed"  # "true" on a replayed response
 COLD_START = "X-Portico-Cold-Start"  # "true" when the request started its function

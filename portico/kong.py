@@ -21,6 +21,7 @@ from portico.limits import upstream_timeout_seconds
 from portico.manifest import Api, Cache, Cors, Jwt, Manifest, RateLimit, Route
 from portico.rate_limit import configured_windows
 from portico.response_cache import CACHEABLE_STATUSES, CACHEABLE_TYPES
+from portico.upstream import SECRET_REFERENCE, header_policy
 
 FORMAT_VERSION = "3.0"
 DEFAULT_UPSTREAM_TEMPLATE = "http://{name}.portico.svc.cluster.local"
@@ -31,6 +32,7 @@ HEADER = (
     "# rendered by `portico render kong` from functions/*.yaml; do not edit\n"
     "# Kong OSS 3.9 DB-less declarative configuration (KONG_DECLARATIVE_CONFIG)\n"
     "# JWT routes' audience check needs KONG_UNTRUSTED_LUA_SANDBOX_REQUIRES=cjson.safe\n"
+    f"# {SECRET_REFERENCE}: `portico kong-config` writes PORTICO_GATEWAY_SECRET there\n"
 )
 DEV_CREDENTIALS_WARNING = (
     "# DEV-ONLY CREDENTIALS: these consumers carry the published dev keys and JWT secrets.\n"
@@ -108,7 +110,7 @@ def segment_pattern(segment: str) -> str:
 
 
 def route_plugins(api: Api, redis: dict[str, Any]) -> list[dict[str, Any]]:
-    plugins = [request_size_limiting(api.max_body_bytes)]
+    plugins = [request_size_limiting(api.max_body_bytes), request_transformer(api)]
     if api.auth == "required" and api.jwt is not None:
         plugins += [jwt(), jwt_audience(api.jwt)]
     elif api.auth == "required":
@@ -124,6 +126,23 @@ def route_plugins(api: Api, redis: dict[str, Any]) -> list[dict[str, Any]]:
 
 def plugin(name: str, config: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "config": config}
+
+
+def request_transformer(api: Api) -> dict[str, Any]:
+    """portico.upstream's header policy. request-transformer runs after the auth plugins
+    (priority 801 against key-auth's 1250 and jwt's 1450), which set the caller's identity
+    headers themselves, replacing any a client sent: only a route without auth must drop them
+    here. Removal comes before addition within the plugin, so a client's own copy of the
+    secret header is gone before the real one is added."""
+    policy = header_policy(api)
+    removed = [*policy.credentials, *(() if api.auth == "required" else policy.asserted)]
+    return plugin(
+        "request-transformer",
+        {
+            "remove": {"headers": [*removed, policy.secret]},
+            "add": {"headers": [f"{policy.secret}:{SECRET_REFERENCE}"]},
+        },
+    )
 
 
 def key_auth() -> dict[str, Any]:
@@ -290,8 +309,19 @@ def dump_yaml(document: object) -> str:
     return yaml.dump(document, Dumper=_PlainDumper, sort_keys=False, default_flow_style=False)
 
 
-def with_consumers(config_text: str, consumers: Sequence[Consumer]) -> str:
-    """A rendered config (as the chart's ConfigMap holds it) with these consumers in it."""
+def with_consumers(
+    config_text: str, consumers: Sequence[Consumer], gateway_secret: str | None = None
+) -> str:
+    """A rendered config (as the chart's ConfigMap holds it) with these consumers in it, and
+    the gateway secret in place of its reference when one is given."""
     config = yaml.safe_load(config_text)
     config["consumers"] = [consumer(c) for c in sorted(consumers, key=lambda c: c.username)]
+    if gateway_secret:
+        for route_entry in config["routes"]:
+            for entry in route_entry["plugins"]:
+                if entry["name"] == "request-transformer":
+                    added = entry["config"]["add"]["headers"]
+                    entry["config"]["add"]["headers"] = [
+                        h.replace(SECRET_REFERENCE, gateway_secret) for h in added
+                    ]
     return to_yaml(config)

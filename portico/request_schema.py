@@ -1,7 +1,9 @@
 """Request body schemas: the `request_validation` shorthand and full JSON Schemas.
 
 Shorthand items such as ``"policyId required"`` compile to JSON Schema 2020-12, so whatever
-form a manifest uses, the gateway validates request bodies with one code path.
+form a manifest uses, the gateway validates request bodies with one code path. A shorthand
+string is bounded: ``max N`` characters, or DEFAULT_MAX_LENGTH when the item does not say
+(an unbounded string is a resource a client can make a handler store and serve back).
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 SHORTHAND_TYPES = ("array", "boolean", "integer", "number", "object", "string")
+DEFAULT_MAX_LENGTH = 1024  # characters of a shorthand string without `max N`
+LONGEST_MAX_LENGTH = 1_048_576
 _PRESENCE = ("required", "optional")
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FORM = (
-    "'<field> required|optional [<type>]' such as 'policyId required' or 'total optional number'"
+    "'<field> required|optional [<type>] [max <characters>]' such as 'policyId required', "
+    "'total optional number' or 'note optional string max 2000'"
 )
 
 Location = tuple[str | int, ...]
@@ -37,6 +42,7 @@ class _Field:
     name: str
     required: bool
     type: str
+    max_length: int | None  # strings only
 
 
 def compile_shorthand(items: list[str]) -> dict[str, Any]:
@@ -88,6 +94,9 @@ def _parse_item(item: str) -> _Field:
     words = item.split()
     if len(words) < 2:
         raise ValueError(f"expected {_FORM}")
+    max_length = _max_length(words[-2:]) if "max" in words[2:] else None
+    if max_length is not None:
+        words = words[:-2]
     if len(words) > 3:
         raise ValueError(f"too many words; expected {_FORM}")
     name, presence, *rest = words
@@ -107,14 +116,33 @@ def _parse_item(item: str) -> _Field:
             f"unknown type {type_!r} (expected one of: {', '.join(SHORTHAND_TYPES)})"
             f"{_did_you_mean(type_, SHORTHAND_TYPES)}"
         )
-    return _Field(name, presence == "required", type_)
+    if max_length is not None and type_ != "string":
+        raise ValueError(f"'max' bounds a string's length; {name!r} is of type {type_}")
+    return _Field(name, presence == "required", type_, max_length)
+
+
+def _max_length(words: list[str]) -> int:
+    """The N of a trailing 'max N'."""
+    if len(words) != 2 or words[0] != "max":
+        raise ValueError(f"'max' goes last, followed by a number of characters; expected {_FORM}")
+    number = words[1]
+    if not (number.isascii() and number.isdigit()) or not 1 <= int(number) <= LONGEST_MAX_LENGTH:
+        raise ValueError(
+            f"expected a whole number of characters from 1 to {LONGEST_MAX_LENGTH} after "
+            f"'max', got {number!r}"
+        )
+    return int(number)
 
 
 def _property_schema(field: _Field) -> dict[str, Any]:
-    if field.required and field.type == "string":
+    if field.type != "string":
+        return {"type": field.type}
+    schema: dict[str, Any] = {"type": "string"}
+    if field.required:
         # An empty string is not a value: a required string must have at least one character.
-        return {"type": "string", "minLength": 1}
-    return {"type": field.type}
+        schema["minLength"] = 1
+    schema["maxLength"] = field.max_length or DEFAULT_MAX_LENGTH
+    return schema
 
 
 def _most_specific(error: ValidationError) -> ValidationError:

@@ -5,10 +5,10 @@ from jsonschema import Draft202012Validator
 
 from portico import NotFound, Response
 from portico.consumers import DEV_CONSUMERS, by_api_key
-from portico.contract import Context, to_response
+from portico.contract import Context, Request, to_response
 from portico.jobs import Consumer, job_id
 from portico.migrate import yoyo_url
-from portico.problems import Problem, Unprocessable
+from portico.problems import BadRequest, Problem, Unprocessable
 from portico.runtime import flask_rule, schema_failures
 
 
@@ -98,3 +98,26 @@ def test_dev_consumers_match_the_dev_contract():
 )
 def test_database_urls_select_yoyos_psycopg3_backend(url, expected):
     assert yoyo_url(url) == expected
+
+
+def request_with(query: dict[str, str]) -> Request:
+    return Request(None, {}, query, None, {}, "r-1")
+
+
+@pytest.mark.parametrize(
+    ("query", "value"), [({}, 20), ({"limit": "1"}, 1), ({"limit": "100"}, 100)]
+)
+def test_query_int_reads_ascii_whole_numbers_in_range(query, value):
+    assert request_with(query).query_int("limit", default=20, minimum=1, maximum=100) == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *("0", "101", "-1", "ten", "1.5", "", " 5", "5 ", "1_0", "+5", "9" * 40),
+        *("\u00b2", "\u0661\u0660", "\U0001d7d3", "\uff15"),  # superscript, Arabic-Indic, ...
+    ],
+)
+def test_query_int_refuses_anything_else_with_a_bad_request(text):
+    with pytest.raises(BadRequest, match="limit must be a whole number from 1 to 100"):
+        request_with({"limit": text}).query_int("limit", default=20, minimum=1, maximum=100)

@@ -12,10 +12,11 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from portico import kong
+from portico import headers, kong
 from portico.cli import main
 from portico.consumers import consumer_id, parse_consumers
 from portico.manifest import Cors, Manifest, load_all
+from portico.upstream import SECRET_REFERENCE, header_policy
 from tests.conftest import FUNCTIONS_DIR, ROOT, TEST_FUNCTIONS_DIR
 from tests.keys import PUBLIC_KEY, consumer_yaml
 
@@ -146,10 +147,26 @@ def test_a_literal_dot_in_a_path_is_escaped():
 def test_plugins_per_route():
     routes = routes_by_name(CONFIG)
     assert {name: sorted(plugins_of(r)) for name, r in routes.items()} == {
-        "claim-status": ["jwt", "pre-function", "rate-limiting", "request-size-limiting"],
-        "get-claim": ["key-auth", "rate-limiting", "request-size-limiting"],
-        "list-claims": ["key-auth", "rate-limiting", "request-size-limiting"],
-        "submit-claim": ["key-auth", "request-size-limiting"],
+        "claim-status": [
+            "jwt",
+            "pre-function",
+            "rate-limiting",
+            "request-size-limiting",
+            "request-transformer",
+        ],
+        "get-claim": ["key-auth", "rate-limiting", "request-size-limiting", "request-transformer"],
+        "list-claims": [
+            "key-auth",
+            "rate-limiting",
+            "request-size-limiting",
+            "request-transformer",
+        ],
+        "submit-claim": [
+            "key-auth",
+            "rate-limiting",
+            "request-size-limiting",
+            "request-transformer",
+        ],
     }
     plugins = plugins_of(routes["get-claim"])
     assert plugins["key-auth"] == {
@@ -410,6 +427,41 @@ def test_an_upstream_template_without_name_is_refused():
         result = render_with_cli("--upstream-template", template)
         assert result.exit_code == 2
         assert "must contain {name}" in result.output
+
+
+@pytest.mark.parametrize("manifests", [CLAIMS, TESTAPP], ids=["claims", "testapp"])
+def test_what_reaches_a_function_is_the_upstream_header_policy(manifests):
+    """Kong's plugins drop exactly the headers portico.upstream says a function never gets:
+    credentials by key-auth's hide_credentials or request-transformer, client copies of the
+    identity headers by the auth plugin (which sets its own) or, without auth, by
+    request-transformer; and request-transformer adds the gateway secret."""
+    by_name = {m.name: m for m in manifests}
+    for route in kong.render(manifests)["routes"]:
+        api = by_name[route["name"]].api
+        assert api is not None
+        plugins = plugins_of(route)
+        transformer = plugins["request-transformer"]
+        removed = {h.lower() for h in transformer["remove"]["headers"]}
+        if "key-auth" in plugins:
+            assert plugins["key-auth"]["hide_credentials"] is True
+            removed.add("apikey")
+        if api.auth == "required":
+            removed |= {h.lower() for h in headers.GATEWAY_ASSERTED}  # set by the auth plugin
+        assert removed == header_policy(api).removed(), route["name"]
+        assert transformer["add"]["headers"] == [f"{headers.GATEWAY_SECRET}:{SECRET_REFERENCE}"]
+
+
+def test_kong_config_puts_the_gateway_secret_in_place_of_its_reference(tmp_path, monkeypatch):
+    config = tmp_path / "kong.yaml"
+    config.write_text(kong.to_yaml(CONFIG))
+    output = tmp_path / "out.yaml"
+    monkeypatch.setenv("PORTICO_GATEWAY_SECRET", "s3cret-value")
+    result = CliRunner().invoke(main, ["kong-config", str(config), "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    routes = yaml.safe_load(output.read_text())["routes"]
+    added = [plugins_of(r)["request-transformer"]["add"]["headers"] for r in routes]
+    assert added == [[f"{headers.GATEWAY_SECRET}:s3cret-value"]] * len(routes)
+    assert SECRET_REFERENCE not in json.dumps(yaml.safe_load(output.read_text()))
 
 
 def test_kong_config_without_a_consumers_file_adds_none(tmp_path):

@@ -95,8 +95,8 @@ def test_founding_example_loads_exactly_as_written(tmp_path: Path) -> None:
         request_schema={
             "type": "object",
             "properties": {
-                "policyId": {"type": "string", "minLength": 1},
-                "documentKey": {"type": "string", "minLength": 1},
+                "policyId": {"type": "string", "minLength": 1, "maxLength": 1024},
+                "documentKey": {"type": "string", "minLength": 1, "maxLength": 1024},
             },
             "required": ["policyId", "documentKey"],
         },
@@ -366,7 +366,7 @@ ERROR_CASES = [
     case(api("request_validation: []"), "api.request_validation", 4,
          "expected a list of items", "got an empty list"),
     case(api("request_validation:", "  - policyId"), "api.request_validation[0]", 5,
-         "'policyId'", "'<field> required|optional [<type>]'"),
+         "'policyId'", "'<field> required|optional [<type>]"),
     case(api("request_validation:", "  - policyId required string now"),
          "api.request_validation[0]", 5, "too many words"),
     case(api("request_validation:", "  - policyId required", "  - documentKey mandatory"),

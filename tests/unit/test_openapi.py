@@ -76,7 +76,19 @@ def test_rate_limited_routes_document_429_with_kongs_headers():
         "RateLimit-Reset",
         "Retry-After",
     }
-    assert "429" not in DOCUMENT["paths"]["/claims"]["post"]["responses"]
+    assert "429" in DOCUMENT["paths"]["/claims"]["post"]["responses"]  # writes are limited too
+    testapp = render(load_all(TEST_FUNCTIONS_DIR))
+    assert "429" not in testapp["paths"]["/failures/{kind}"]["post"]["responses"]
+
+
+def test_every_string_of_the_claims_api_has_a_length_limit():
+    body = DOCUMENT["paths"]["/claims"]["post"]["requestBody"]["content"]["application/json"]
+    strings = {
+        name: field["maxLength"]
+        for name, field in body["schema"]["properties"].items()
+        if field["type"] == "string"
+    }
+    assert strings == {"policyId": 1024, "documentKey": 1024, "description": 2000}
 
 
 def test_routes_without_auth_or_body_document_neither():

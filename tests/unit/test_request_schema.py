@@ -1,15 +1,20 @@
 import pytest
 from jsonschema import Draft202012Validator
 
-from portico.request_schema import RequestSchemaError, check_schema, compile_shorthand
+from portico.request_schema import (
+    DEFAULT_MAX_LENGTH,
+    RequestSchemaError,
+    check_schema,
+    compile_shorthand,
+)
 
 
 def test_founding_example_compiles_to_required_non_empty_strings() -> None:
     assert compile_shorthand(["policyId required", "documentKey required"]) == {
         "type": "object",
         "properties": {
-            "policyId": {"type": "string", "minLength": 1},
-            "documentKey": {"type": "string", "minLength": 1},
+            "policyId": {"type": "string", "minLength": 1, "maxLength": DEFAULT_MAX_LENGTH},
+            "documentKey": {"type": "string", "minLength": 1, "maxLength": DEFAULT_MAX_LENGTH},
         },
         "required": ["policyId", "documentKey"],
     }
@@ -18,8 +23,11 @@ def test_founding_example_compiles_to_required_non_empty_strings() -> None:
 @pytest.mark.parametrize(
     ("item", "expected_property", "required"),
     [
-        ("note optional", {"type": "string"}, False),
-        ("note optional string", {"type": "string"}, False),
+        ("note optional", {"type": "string", "maxLength": DEFAULT_MAX_LENGTH}, False),
+        ("note optional string", {"type": "string", "maxLength": DEFAULT_MAX_LENGTH}, False),
+        ("note optional string max 2000", {"type": "string", "maxLength": 2000}, False),
+        ("key required string max 5", {"type": "string", "minLength": 1, "maxLength": 5}, True),
+        ("key required max 64", {"type": "string", "minLength": 1, "maxLength": 64}, True),
         ("total required number", {"type": "number"}, True),
         ("count optional integer", {"type": "integer"}, False),
         ("urgent required boolean", {"type": "boolean"}, True),
@@ -39,14 +47,21 @@ def test_compiled_schema_rejects_empty_required_string_and_allows_extra_properti
     assert validator.is_valid({"policyId": "p-1", "note": "", "extra": 1})
     assert not validator.is_valid({"policyId": ""})
     assert not validator.is_valid({"note": "x"})
+    assert not validator.is_valid({"policyId": "p" * (DEFAULT_MAX_LENGTH + 1)})
 
 
 @pytest.mark.parametrize(
     ("item", "words"),
     [
-        ("policyId", ["'policyId'", "expected '<field> required|optional [<type>]'"]),
+        ("policyId", ["'policyId'", "expected '<field> required|optional [<type>]"]),
         ("", ["expected '<field> required|optional"]),
         ("policyId required string now", ["too many words"]),
+        ("note optional string max", ["'max' goes last, followed by a number"]),
+        ("note optional max 20 string", ["'max' goes last"]),
+        ("note optional string max 0", ["from 1 to 1048576", "got '0'"]),
+        ("note optional string max ²", ["whole number", "got '²'"]),
+        ("note optional string max 2000000", ["from 1 to 1048576"]),
+        ("count optional integer max 5", ["'max' bounds a string's length", "type integer"]),
         ("policyId mandatory", ["expected 'required' or 'optional'", "got 'mandatory'"]),
         ("policyId requried", ["did you mean 'required'?"]),
         ("count required money", ["unknown type 'money'", "array, boolean, integer"]),

@@ -12,33 +12,22 @@ import binascii
 import json
 import re
 import uuid
+from datetime import datetime
 from typing import Any
 
-from portico import BadRequest, Context, Message, NotFound, Request, Response, Unprocessable
+from portico import BadRequest, Context, Message, NotFound, Request, Response
 
 STATUSES = ("submitted", "in_review", "approved", "rejected")
 ACCEPTED_DOCUMENT_KEY = re.compile(r"^claims/\d{4}/[A-Za-z0-9][A-Za-z0-9._-]*\.(jpe?g|png|pdf)$")
-MAX_DESCRIPTION = 2000
 DEFAULT_PAGE, MAX_PAGE = 20, 100
+CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}")  # what encode_cursor makes
 
 
 def submit(request: Request, ctx: Context) -> Response:
     caller = request.caller
     assert caller is not None  # auth: required
     policy_id, document_key = request.body["policyId"], request.body["documentKey"]
-    description = request.body.get("description")
-    if description is not None and (
-        not isinstance(description, str) or len(description) > MAX_DESCRIPTION
-    ):
-        raise Unprocessable(
-            "the request body failed validation",
-            errors=[
-                {
-                    "field": "description",
-                    "message": f"must be text of at most {MAX_DESCRIPTION} characters",
-                }
-            ],
-        )
+    description = request.body.get("description")  # the manifest bounds every string
     policy = ctx.claims_store.one(
         "SELECT policy_id FROM policies WHERE policy_id = %s AND owner = %s AND status = 'active'",
         (policy_id, caller.username),
@@ -95,7 +84,7 @@ def claim_status(request: Request, ctx: Context) -> dict[str, Any]:
 def list_claims(request: Request, ctx: Context) -> dict[str, Any]:
     caller = request.caller
     assert caller is not None
-    limit = page_size(request.query.get("limit"))
+    limit = request.query_int("limit", default=DEFAULT_PAGE, minimum=1, maximum=MAX_PAGE)
     status = request.query.get("status")
     if status is not None and status not in STATUSES:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
@@ -106,7 +95,7 @@ def list_claims(request: Request, ctx: Context) -> dict[str, Any]:
         conditions.append("status = %s")
         params.append(status)
     if after:
-        conditions.append("(created_at, claim_id) < (%s::timestamptz, %s::uuid)")
+        conditions.append("(created_at, claim_id) < (%s, %s)")
         params.extend(after)
     rows = ctx.claims_store.all(
         f"SELECT * FROM claims WHERE {' AND '.join(conditions)}"  # only fixed fragments
@@ -115,11 +104,7 @@ def list_claims(request: Request, ctx: Context) -> dict[str, Any]:
     )
     page, more = rows[:limit], len(rows) > limit
     last = page[-1] if page else None
-    next_cursor = (
-        encode_cursor(last["created_at"].isoformat(), str(last["claim_id"]))
-        if more and last
-        else None
-    )
+    next_cursor = encode_cursor(last["created_at"], last["claim_id"]) if more and last else None
     return {"items": [claim_view(r) for r in page], "nextCursor": next_cursor}
 
 
@@ -178,28 +163,28 @@ def parse_claim_id(value: str) -> uuid.UUID:
         raise NotFound(f"no claim {value!r} found for this caller") from None
 
 
-def page_size(value: str | None) -> int:
-    if value is None:
-        return DEFAULT_PAGE
-    if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE:
-        raise BadRequest(f"limit must be a whole number from 1 to {MAX_PAGE}")
-    return int(value)
-
-
-def encode_cursor(created_at: str, claim_id: str) -> str:
-    raw = json.dumps([created_at, claim_id]).encode()
+def encode_cursor(created_at: datetime, claim_id: uuid.UUID) -> str:
+    raw = json.dumps([created_at.isoformat(), str(claim_id)]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[str, str]:
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """A cursor this API made, checked in full: base64url text of [an ISO timestamp with its
+    offset, a claim UUID]; anything else is a 400, never a value handed to Postgres."""
+    refused = BadRequest("cursor is not one this API returned")
+    if not CURSOR.fullmatch(cursor):
+        raise refused
     try:
-        created_at, claim_id = json.loads(
-            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        )
-        uuid.UUID(claim_id)
-        return str(created_at), str(claim_id)
-    except (ValueError, TypeError, binascii.Error):
-        raise BadRequest("cursor is not one this API returned") from None
+        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not (isinstance(decoded, list) and [type(part) for part in decoded] == [str, str]):
+            raise ValueError("not [timestamp, claim id]")
+        when, claim = datetime.fromisoformat(decoded[0]), uuid.UUID(decoded[1])
+    except (ValueError, binascii.Error):  # json's and base64's errors are ValueErrors too
+        raise refused from None
+    # Exactly the text encode_cursor writes (fromisoformat alone forgives, for one, a NUL).
+    if when.tzinfo is None or [when.isoformat(), str(claim)] != decoded:
+        raise refused
+    return when, claim
 
 
 def claim_view(row: dict[str, Any]) -> dict[str, Any]:
