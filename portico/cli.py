@@ -548,6 +548,7 @@ def gateway(
         redis_url=settings.redis_url,
         scaled=scaled,
         consumers=consumers,
+        gateway_secret=settings.gateway_secret,
     )
 
 

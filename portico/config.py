@@ -20,6 +20,9 @@ class Settings:
     # Seconds a SIGTERMed process keeps serving with /readyz failing before it stops accepting,
     # so a load balancer can take it out of rotation first (0 locally, a few seconds in a cluster).
     drain_seconds: float
+    # How the gateway proves itself to a function: without it a function believes no caller
+    # identity at all (portico.upstream; generated per `portico dev` run, a Secret in the chart).
+    gateway_secret: str | None = None
 
 
 def settings_from_env(env: dict[str, str] | None = None) -> Settings:
@@ -31,4 +34,5 @@ def settings_from_env(env: dict[str, str] | None = None) -> Settings:
         function=env.get("PORTICO_FUNCTION") or None,
         log_level=env.get("PORTICO_LOG_LEVEL", "INFO").upper(),
         drain_seconds=float(env.get("PORTICO_DRAIN_SECONDS", "0")),
+        gateway_secret=env.get("PORTICO_GATEWAY_SECRET") or None,
     )

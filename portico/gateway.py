@@ -2,22 +2,23 @@
 
 Routes each request to its function by the manifests' routes, authenticates API keys (the
 `apikey` header) or JWTs (`Authorization: Bearer`, see portico.jwt_auth), sets the correlation
-id, and tells the function who is calling with Kong's upstream headers, after stripping any
-copies a client sent. Rejections use Kong's status codes and `{"message": ...}` bodies.
+id, and tells the function who is calling with Kong's upstream headers, as portico.upstream
+describes (credentials and client-sent identity dropped, the deployment's gateway secret added).
+Rejections use Kong's status codes and `{"message": ...}` bodies; the server under it
+(portico.gateway_server) answers what the HTTP parser refuses the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from aiohttp import web
+from aiohttp import hdrs, web
 from multidict import CIMultiDict
 from prometheus_client import generate_latest
 from redis.asyncio import Redis
@@ -27,12 +28,14 @@ from redis.backoff import NoBackoff
 from portico import headers, jwt_auth
 from portico.consumers import DEV_CONSUMERS, Consumer, by_api_key, by_issuer
 from portico.cors import is_preflight, origin_headers, preflight_headers
+from portico.gateway_server import SERVER_HEADER, kong_message, serve
 from portico.limits import upstream_timeout_seconds
 from portico.logs import new_request_id, request_id_var
 from portico.manifest import Api, Cors, Manifest
 from portico.rate_limit import RateLimiter
 from portico.response_cache import Entry, ResponseCache, cache_key, cacheable
 from portico.scaler import ScaledFunction, StartFailed
+from portico.upstream import header_policy
 
 log = logging.getLogger("portico.gateway")
 
@@ -44,20 +47,31 @@ HOP_BY_HOP = frozenset(
         "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length",
     )
 )  # fmt: skip
-STRIPPED_REQUEST_HEADERS = HOP_BY_HOP | {h.lower() for h in headers.GATEWAY_ASSERTED}
+# What an upstream says of itself stays upstream (nginx's proxy_hide_header default).
+HIDDEN_RESPONSE_HEADERS = HOP_BY_HOP | {"server"}
+# Headers aiohttp's client would add of its own accord; a client's own are forwarded as sent.
+NOT_ADDED = frozenset({hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE})
+INTERNAL_METHODS = frozenset({"GET", "HEAD"})
 
 
 @dataclass(frozen=True)
 class Upstream:
     manifest: Manifest
     base_url: str
+    # Client headers never forwarded (lower case): hop-by-hop ones and portico.upstream's.
+    dropped: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        api = self.manifest.api
+        removed = header_policy(api).removed() if api is not None else frozenset()
+        object.__setattr__(self, "dropped", HOP_BY_HOP | removed)
 
 
 @dataclass(frozen=True)
 class Call:
     """One request on its way through the gateway's policies to its function."""
 
-    request: web.Request
+    request: web.BaseRequest
     upstream: Upstream
     consumer: Consumer | None
     request_id: str
@@ -73,15 +87,6 @@ class Call:
         return self.consumer.id if self.consumer else ""
 
 
-def kong_message(status: int, message: str, extra: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status,
-        text=json.dumps({"message": message}),
-        content_type="application/json",
-        headers=extra,
-    )
-
-
 class Gateway:
     def __init__(
         self,
@@ -90,8 +95,10 @@ class Gateway:
         openapi: Mapping[str, Any] | None = None,
         redis_url: str | None = None,
         scaled: Sequence[ScaledFunction] = (),
+        gateway_secret: str | None = None,
     ) -> None:
         self.upstreams = [u for u in upstreams if u.manifest.api is not None]
+        self.gateway_secret = gateway_secret
         self.openapi = dict(openapi or {})
         self.redis_url = redis_url
         self.rate_limiter: RateLimiter | None = None
@@ -101,6 +108,11 @@ class Gateway:
         self.keys = by_api_key(consumers)
         self.issuers = by_issuer(consumers)
         self.session: aiohttp.ClientSession | None = None
+        self.internal_routes: dict[str, Callable[[web.BaseRequest], Awaitable[web.Response]]] = {
+            "/healthz": self.healthz,
+            "/openapi.json": self.openapi_document,
+            "/metrics": self.metrics,
+        }
 
     def route(self, method: str, path: str) -> tuple[Upstream, dict[str, str]] | None:
         for upstream in self.upstreams:
@@ -110,7 +122,7 @@ class Gateway:
                 return upstream, params
         return None
 
-    def authenticate(self, request: web.Request, api: Api) -> Consumer | web.Response:
+    def authenticate(self, request: web.BaseRequest, api: Api) -> Consumer | web.Response:
         if api.jwt is not None:
             return self.authenticate_jwt(request, api.jwt.audience)
         key = request.headers.get(headers.API_KEY)
@@ -121,7 +133,7 @@ class Gateway:
             return kong_message(401, "Unauthorized", {"WWW-Authenticate": "Key"})
         return consumer
 
-    def authenticate_jwt(self, request: web.Request, audience: str) -> Consumer | web.Response:
+    def authenticate_jwt(self, request: web.BaseRequest, audience: str) -> Consumer | web.Response:
         token = jwt_auth.bearer_token(request.headers.get("Authorization"))
         outcome = jwt_auth.check_audience(token, audience) or jwt_auth.authenticate(
             token, self.issuers, time.time()
@@ -130,12 +142,17 @@ class Gateway:
             return web.json_response(outcome.body, status=401)
         return outcome
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
         request_id = request.headers.get(headers.REQUEST_ID) or new_request_id()
         request_id_var.set(request_id)  # each aiohttp request runs in its own task and context
-        response = await self._respond(request, request_id)
+        try:
+            response = await self._respond(request, request_id)
+        except Exception:
+            log.exception("unexpected error in the gateway")
+            response = kong_message(500)
         response.headers[headers.REQUEST_ID] = request_id
+        response.headers["Server"] = SERVER_HEADER
         log.info(
             "%s %s -> %s in %.1f ms",
             request.method,
@@ -145,7 +162,10 @@ class Gateway:
         )
         return response
 
-    async def _respond(self, request: web.Request, request_id: str) -> web.StreamResponse:
+    async def _respond(self, request: web.BaseRequest, request_id: str) -> web.StreamResponse:
+        internal = self.internal_routes.get(request.path)
+        if internal is not None and request.method in INTERNAL_METHODS:
+            return await internal(request)
         if is_preflight(request.method, request.headers):
             policy = self.cors_for_path(request.path)
             if policy is not None:  # cors runs before auth in Kong, too
@@ -169,7 +189,7 @@ class Gateway:
         return None
 
     async def _apply_policies(
-        self, request: web.Request, upstream: Upstream, api: Api, request_id: str
+        self, request: web.BaseRequest, upstream: Upstream, api: Api, request_id: str
     ) -> web.StreamResponse:
         """key-auth or jwt, request-size-limiting, rate-limiting, proxy-cache: Kong's plugin
         order."""
@@ -250,31 +270,34 @@ class Gateway:
     async def _forward(self, call: Call) -> web.Response:
         assert self.session is not None
         request, consumer = call.request, call.consumer
-        forwarded = {
-            k: v for k, v in request.headers.items() if k.lower() not in STRIPPED_REQUEST_HEADERS
-        }
+        forwarded: CIMultiDict[str] = CIMultiDict(
+            (k, v) for k, v in request.headers.items() if k.lower() not in call.upstream.dropped
+        )
         forwarded[headers.REQUEST_ID] = call.request_id
         forwarded["X-Forwarded-For"] = request.remote or ""
         forwarded["X-Forwarded-Proto"] = request.scheme
         if consumer is not None:
             forwarded[headers.CONSUMER_USERNAME] = consumer.username
             forwarded[headers.CONSUMER_ID] = consumer.id
+        if self.gateway_secret:
+            forwarded[headers.GATEWAY_SECRET] = self.gateway_secret
         timeout = aiohttp.ClientTimeout(total=upstream_timeout_seconds(call.upstream.manifest))
         try:
             async with self.session.request(
                 request.method,
                 call.upstream.base_url + request.rel_url.raw_path_qs,
                 headers=forwarded,
-                data=call.body,
+                skip_auto_headers=NOT_ADDED,
+                data=call.body or None,
                 timeout=timeout,
                 allow_redirects=False,
             ) as upstream_response:
                 reply = await upstream_response.read()
-                reply_headers = {
-                    k: v
+                reply_headers = CIMultiDict(
+                    (k, v)
                     for k, v in upstream_response.headers.items()
-                    if k.lower() not in HOP_BY_HOP
-                }
+                    if k.lower() not in HIDDEN_RESPONSE_HEADERS
+                )
                 return web.Response(
                     status=upstream_response.status, body=reply, headers=reply_headers
                 )
@@ -284,18 +307,18 @@ class Gateway:
             log.warning("upstream %s failed: %s", call.upstream.manifest.name, exc)
             return kong_message(502, "An invalid response was received from the upstream server")
 
-    async def healthz(self, _: web.Request) -> web.Response:
+    async def healthz(self, _: web.BaseRequest) -> web.Response:
         return web.json_response({"status": "alive"})
 
-    async def openapi_document(self, _: web.Request) -> web.Response:
+    async def openapi_document(self, _: web.BaseRequest) -> web.Response:
         return web.json_response(self.openapi)
 
-    async def metrics(self, _: web.Request) -> web.Response:
+    async def metrics(self, _: web.BaseRequest) -> web.Response:
         response = web.Response(body=generate_latest())
         response.content_type = "text/plain"
         return response
 
-    async def _open(self, _: web.Application) -> None:
+    async def open(self) -> None:
         if self.redis_url:
             # No retries, short timeouts: with Redis away, requests pass unlimited at once
             # rather than wait (Kong's fault_tolerant behaviour).
@@ -318,34 +341,32 @@ class Gateway:
             for function in self.scaled.values():
                 await function.stop_if_idle()
 
-    async def _close(self, _: web.Application) -> None:
+    async def close(self) -> None:
         if self._reaper is not None:
             self._reaper.cancel()
-        for function in self.scaled.values():
-            await function.stop()
+        # Each drains for up to its own timeout: in parallel, so stopping takes the longest.
+        await asyncio.gather(*(function.stop() for function in self.scaled.values()))
         if self.session is not None:
             await self.session.close()
         if self.rate_limiter is not None:
             await self.rate_limiter.redis.aclose()
 
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_get("/healthz", self.healthz)
-        app.router.add_get("/openapi.json", self.openapi_document)
-        app.router.add_get("/metrics", self.metrics)
-        # [\s\S], not ".": a percent-encoded newline in the path must still reach handle()
-        app.router.add_route("*", r"/{tail:[\s\S]*}", self.handle)
-        app.on_startup.append(self._open)
-        app.on_cleanup.append(self._close)
-        return app
+    def shutdown_seconds(self) -> float:
+        """Long enough for any request in flight to get its function's answer."""
+        waits = [upstream_timeout_seconds(u.manifest) for u in self.upstreams]
+        return float(max(waits, default=5))
 
 
-async def read_body(request: web.Request, limit: int) -> bytes | None:
+async def read_body(request: web.BaseRequest, limit: int) -> bytes | None:
     """The body, or None when it is larger than the route's max_body_bytes."""
     if request.content_length is not None and request.content_length > limit:
         return None
-    body = await request.read()  # chunked bodies are bounded by the app's client_max_size
-    return None if len(body) > limit else body
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(64 * 1024):  # chunked bodies too
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def run_gateway(
@@ -356,6 +377,27 @@ def run_gateway(
     redis_url: str | None,
     scaled: Sequence[ScaledFunction] = (),
     consumers: tuple[Consumer, ...] = DEV_CONSUMERS,
+    gateway_secret: str | None = None,
 ) -> None:
-    gateway = Gateway(upstreams, consumers, openapi=openapi, redis_url=redis_url, scaled=scaled)
-    web.run_app(gateway.app(), host=host, port=port, print=None, access_log=None)
+    if not gateway_secret:
+        log.warning(
+            "no PORTICO_GATEWAY_SECRET: functions will refuse the callers this gateway names"
+        )
+    gateway = Gateway(
+        upstreams,
+        consumers,
+        openapi=openapi,
+        redis_url=redis_url,
+        scaled=scaled,
+        gateway_secret=gateway_secret,
+    )
+    asyncio.run(
+        serve(
+            gateway.handle,
+            host,
+            port,
+            on_start=gateway.open,
+            on_stop=gateway.close,
+            shutdown_seconds=gateway.shutdown_seconds(),
+        )
+    )

@@ -9,7 +9,17 @@ from typing import Any
 
 from flask import Flask, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """Werkzeug's handler, without the versions in its Server header or a log line per probe."""
+
+    def version_string(self) -> str:
+        return "portico"
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
 
 
 def json_response(body: Any, status: int = 200, mimetype: str = "application/json") -> Response:
@@ -23,7 +33,7 @@ def serve_health(
     from a background thread."""
     app = Flask(f"{name}-health")
     add_health_routes(app, name, draining, is_ready)
-    server = make_server(host, port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True, request_handler=QuietRequestHandler)
     threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
 
 

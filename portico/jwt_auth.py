@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 import jwt
 
+from portico import bounded_json
 from portico.consumers import Consumer, JwtCredential
 
 BEARER = re.compile(r"\s*[Bb]earer\s+(.+)")
@@ -126,7 +126,7 @@ def _json_segment(segment: str) -> object:
     if raw is None:
         return None
     try:
-        return json.loads(raw)
+        return bounded_json.loads(raw)  # a token's JSON is a client's: its depth is bounded
     except ValueError:
         return None
 

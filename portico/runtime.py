@@ -8,7 +8,7 @@ problem+json; no stack trace ever reaches the client.
 from __future__ import annotations
 
 import contextvars
-import json
+import hmac
 import logging
 import os
 import threading
@@ -25,7 +25,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 from werkzeug.exceptions import HTTPException
 
-from portico import headers, idempotency, metrics, problems
+from portico import bounded_json, headers, idempotency, metrics, problems
 from portico.contract import Caller, Request, to_response
 from portico.handler import Invoker
 from portico.health import add_health_routes, json_response
@@ -47,6 +47,7 @@ class FunctionState:
     invoker: Invoker
     executor: ThreadPoolExecutor
     validator: Draft202012Validator | None
+    gateway_secret: bytes | None = None
     draining: threading.Event = field(default_factory=threading.Event)
     # This function's metric series, bound once: a labels() lookup per request costs more than
     # the update itself.
@@ -73,10 +74,18 @@ def flask_rule(path: str) -> str:
     return path.replace("{", "<").replace("}", ">")
 
 
-def create_app(manifest: Manifest, resources: Resources) -> Flask:
+def create_app(
+    manifest: Manifest, resources: Resources, gateway_secret: str | None = None
+) -> Flask:
+    """The function's app. Caller identity is believed only from requests that carry
+    gateway_secret (portico.upstream); without one, from none."""
     if manifest.api is None:
         raise ValueError(f"{manifest.name} is a queue function; it has no HTTP app")
     api = manifest.api
+    if gateway_secret is None:
+        log.warning(
+            "no PORTICO_GATEWAY_SECRET: %s refuses every request that names a caller", manifest.name
+        )
     state = FunctionState(
         manifest=manifest,
         api=api,
@@ -84,6 +93,7 @@ def create_app(manifest: Manifest, resources: Resources) -> Flask:
         invoker=Invoker(manifest, resources),
         executor=ThreadPoolExecutor(manifest.function.concurrency, thread_name_prefix="handler"),
         validator=Draft202012Validator(api.request_schema) if api.request_schema else None,
+        gateway_secret=gateway_secret.encode() if gateway_secret else None,
     )
     app = Flask(manifest.name)
     app.config["MAX_CONTENT_LENGTH"] = api.max_body_bytes
@@ -147,8 +157,8 @@ def invoke(state: FunctionState, path_params: dict[str, str]) -> Response:
             body=parse_body(state),
             path_params=path_params,
             query=query,
-            caller=authenticated_caller(state.api),
-            headers=dict(incoming.headers),
+            caller=authenticated_caller(state, incoming),
+            headers={k: v for k, v in incoming.headers.items() if k != headers.GATEWAY_SECRET},
             request_id=g.request_id,
         )
         result = run_with_deadline(state, event, idempotent_request(state.api, event))
@@ -198,6 +208,17 @@ def run_with_deadline(
         raise problems.ServiceUnavailable(
             "the database is unavailable; try again shortly", headers={headers.RETRY_AFTER: "1"}
         ) from exc
+    except psycopg.DataError as exc:
+        raise refused_value(exc) from exc
+
+
+def refused_value(exc: psycopg.DataError) -> problems.BadRequest:
+    """SQLSTATE class 22: Postgres refused a value (an unparsable timestamp, a number out of
+    range, text too long for its column): in a request path, a value the client sent."""
+    log.info("Postgres refused a value (SQLSTATE %s): %s", exc.sqlstate, exc.diag.message_primary)
+    return problems.BadRequest(
+        f"a value in the request was refused: {exc.diag.message_primary or 'invalid value'}"
+    )
 
 
 def timed_out(state: FunctionState) -> problems.GatewayTimeout:
@@ -222,8 +243,8 @@ def parse_body(state: FunctionState) -> Any:
             f"send the body as application/json (got {mimetype or 'no content type'!r})"
         )
     try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = bounded_json.loads(raw)
+    except ValueError as exc:  # not UTF-8, not JSON, or nested too deeply
         raise problems.BadRequest(f"the request body is not valid JSON: {exc}") from None
     # In valid JSON a NUL or a surrogate can only arrive as a \\u escape: most bodies skip the walk.
     failures = unstorable_text(body, "") if b"\\u" in raw else []
@@ -295,16 +316,31 @@ def join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def authenticated_caller(api: Api) -> Caller | None:
-    username = request.headers.get(headers.CONSUMER_USERNAME)
+def authenticated_caller(state: FunctionState, incoming: flask.Request) -> Caller | None:
+    """The caller the gateway names, believed only when the request proves it came from the
+    gateway; a request that names a caller without that proof is refused, never served as
+    anonymous."""
+    named = any(name in incoming.headers for name in headers.GATEWAY_ASSERTED)
+    if named and not from_gateway(state, incoming.headers.get(headers.GATEWAY_SECRET)):
+        raise problems.Unauthorized(
+            "caller identity headers are accepted only from the gateway: call this API "
+            "through the gateway"
+        )
+    username = incoming.headers.get(headers.CONSUMER_USERNAME)
     if username:
-        return Caller(username=username, id=request.headers.get(headers.CONSUMER_ID, ""))
-    if api.auth == "required":
+        return Caller(username=username, id=incoming.headers.get(headers.CONSUMER_ID, ""))
+    if state.api.auth == "required":
         raise problems.Unauthorized(
             "no authenticated caller: this route requires auth and must be called through "
             "the gateway"
         )
     return None
+
+
+def from_gateway(state: FunctionState, presented: str | None) -> bool:
+    if state.gateway_secret is None or presented is None:
+        return False
+    return hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), state.gateway_secret)
 
 
 def problem_response(problem: problems.Problem) -> Response:

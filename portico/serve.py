@@ -3,19 +3,26 @@
 On SIGTERM the worker first keeps serving for PORTICO_DRAIN_SECONDS with /readyz failing (so a
 load balancer stops sending traffic), then stops accepting, lets in-flight requests finish
 (gunicorn's graceful timeout is set from the function's timeout) and exits.
+
+What gunicorn's parser refuses (an over-long request line, a malformed header, ...) is answered
+as problem+json like every other function error, and the Server header names no version.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import socket
 import threading
 from typing import Any
 
-from gunicorn import glogging
+import gunicorn.http.wsgi
+from gunicorn import glogging, util
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
+from portico import http_limits, problems
 from portico.config import Settings
 from portico.logs import configure_logging, logging_config
 from portico.manifest import Manifest, load_all
@@ -34,8 +41,31 @@ class QuietLogger(glogging.Logger):  # type: ignore[misc]
         return None
 
 
+SERVER_HEADER = "portico"
+
+
+def write_problem(sock: socket.socket, status: int, reason: str, message: str) -> None:
+    """gunicorn's util.write_error, the same answer as problem+json instead of an HTML page."""
+    body: dict[str, Any] = {"type": "about:blank", "title": reason, "status": status}
+    if message:
+        body["detail"] = message
+    payload = json.dumps(body).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nServer: {SERVER_HEADER}\r\n"
+        f"Content-Type: {problems.PROBLEM_JSON}\r\nContent-Length: {len(payload)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + payload)
+
+
 class DrainingWorker(ThreadWorker):  # type: ignore[misc]
     drain_seconds: float = 0.0
+
+    def init_process(self) -> None:
+        # gunicorn offers no setting for either: its error writer and its Server header are
+        # module globals, replaced here in the function's own worker process.
+        util.write_error = write_problem
+        gunicorn.http.wsgi.SERVER = SERVER_HEADER
+        super().init_process()
 
     def handle_exit(self, sig: int, frame: Any) -> None:
         state = self._state()
@@ -87,6 +117,9 @@ class FunctionServer(BaseApplication):  # type: ignore[misc]
             "timeout": max(30, spec.timeout_seconds + 10),
             "graceful_timeout": math.ceil(self.settings.drain_seconds) + spec.timeout_seconds + 5,
             "keepalive": 75,  # longer than the gateway's idle upstream keep-alive
+            "limit_request_line": http_limits.FUNCTION_REQUEST_LINE_BYTES,
+            "limit_request_field_size": http_limits.FUNCTION_HEADER_LINE_BYTES,
+            "limit_request_fields": http_limits.FUNCTION_HEADER_COUNT,
             "proc_name": f"portico-{self.manifest.name}",
             "logconfig_dict": logging_config(self.settings.log_level, self.manifest.name),
             "logger_class": "portico.serve.QuietLogger",
@@ -111,7 +144,7 @@ class FunctionServer(BaseApplication):  # type: ignore[misc]
             resources.open()
         except Exception as exc:  # keep serving: /readyz reports it until the database is back
             log.error("could not reach Postgres/Redis at start: %s", exc)
-        app = create_app(self.manifest, resources)
+        app = create_app(self.manifest, resources, self.settings.gateway_secret)
         log.info(
             "serving %s on %s", self.manifest.api.route if self.manifest.api else "", self.bind
         )

@@ -1,8 +1,11 @@
 """Shared fixtures: real Postgres and Redis for the integration tier (never mocks).
 
 The servers are the embedded ones (system or pip-shipped binaries), started once per test
-session in a throwaway directory, or the ones at DATABASE_URL / REDIS_URL when both are set.
-Each test that asks for `clean_state` starts from migrated, seeded, otherwise empty data.
+session in a throwaway directory. Each test that asks for `clean_state` starts from migrated,
+seeded, otherwise empty data: it truncates every table and flushes Redis. So the servers at
+DATABASE_URL / REDIS_URL (which `portico dev` prints for people to export) are used only when
+PORTICO_TEST_DISPOSABLE_SERVICES=1 says they may be wiped; otherwise the suite ignores them,
+says so in one line, and no process it starts sees them.
 """
 
 from __future__ import annotations
@@ -20,10 +23,41 @@ import pytest
 import redis
 
 from portico.resources import Resources
+from tests.identity import GATEWAY_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = ROOT / "functions"
 TEST_FUNCTIONS_DIR = ROOT / "tests" / "functions"
+DISPOSABLE = "PORTICO_TEST_DISPOSABLE_SERVICES"
+EXTERNAL = ("DATABASE_URL", "REDIS_URL")
+
+
+def _external_services() -> tuple[str, str] | None:
+    """DATABASE_URL and REDIS_URL when both are set and marked disposable; otherwise None, and
+    neither stays in this process's environment (the processes tests start inherit it)."""
+    database_url, redis_url = (os.environ.get(name, "") for name in EXTERNAL)
+    if database_url and redis_url and os.environ.get(DISPOSABLE) == "1":
+        return database_url, redis_url
+    for name in EXTERNAL:
+        os.environ.pop(name, None)
+    return None
+
+
+_GIVEN = [name for name in EXTERNAL if os.environ.get(name)]
+_EXTERNAL = _external_services()
+# Every function the tests start believes callers only from this secret's bearers.
+os.environ["PORTICO_GATEWAY_SECRET"] = GATEWAY_SECRET
+
+
+def pytest_report_header() -> list[str]:
+    if _EXTERNAL is not None:
+        return [f"tests: using the disposable DATABASE_URL and REDIS_URL ({DISPOSABLE}=1)"]
+    if not _GIVEN:
+        return []
+    return [
+        f"tests: ignoring {' and '.join(_GIVEN)}, using throwaway embedded servers instead (the "
+        f"tests wipe what they use; {DISPOSABLE}=1 with both URLs lets them wipe those)"
+    ]
 
 
 @dataclass(frozen=True)
@@ -43,8 +77,8 @@ def scratch_dir(prefix: str) -> Path:
 def services() -> Iterator[Services]:
     from portico.migrate import migrate
 
-    if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
-        found = Services(os.environ["DATABASE_URL"], os.environ["REDIS_URL"])
+    if _EXTERNAL is not None:
+        found = Services(*_EXTERNAL)
         for functions_dir in (FUNCTIONS_DIR, TEST_FUNCTIONS_DIR):
             migrate(found.database_url, functions_dir)
         yield found

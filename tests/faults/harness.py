@@ -23,9 +23,10 @@ from portico.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from portico.migrate import migrate
 from portico.seed import seed
 from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, scratch_dir
+from tests.identity import caller
 from tests.processes import Process
 
-ALICE = {"X-Consumer-Username": "alice", "X-Consumer-ID": "alice-id"}
+ALICE = caller("alice")
 PHOTO = {"policyId": "P-1001", "documentKey": "claims/2026/photo-1.jpg"}
 
 

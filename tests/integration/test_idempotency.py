@@ -15,11 +15,12 @@ from portico import headers
 from portico.manifest import load_all
 from portico.runtime import create_app
 from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, Services, open_resources
+from tests.identity import GATEWAY_SECRET, caller
 
 pytestmark = pytest.mark.integration
 
-ALICE = {headers.CONSUMER_USERNAME: "alice", headers.CONSUMER_ID: "a"}
-BOB = {headers.CONSUMER_USERNAME: "bob", headers.CONSUMER_ID: "b"}
+ALICE = caller("alice", "a")
+BOB = caller("bob", "b")
 PHOTO = {"policyId": "P-1001", "documentKey": "claims/2026/photo-1.jpg"}
 
 
@@ -28,7 +29,7 @@ def client(clean_state: Services) -> Iterator[FlaskClient]:
     manifests = load_all(FUNCTIONS_DIR)
     resources = open_resources(clean_state.database_url, clean_state.redis_url, FUNCTIONS_DIR, 8)
     manifest = next(m for m in manifests if m.name == "submit-claim")
-    yield create_app(manifest, resources).test_client()
+    yield create_app(manifest, resources, GATEWAY_SECRET).test_client()
     resources.close()
 
 
@@ -127,7 +128,9 @@ def test_concurrent_retries_make_exactly_one_claim(client, clean_state):
 def test_a_retry_while_the_first_is_still_running_is_409(clean_state):
     manifests = load_all(TEST_FUNCTIONS_DIR)
     resources = open_resources(clean_state.database_url, clean_state.redis_url, TEST_FUNCTIONS_DIR)
-    slow = create_app(next(m for m in manifests if m.name == "write-then-sleep"), resources)
+    slow = create_app(
+        next(m for m in manifests if m.name == "write-then-sleep"), resources, GATEWAY_SECRET
+    )
     client = slow.test_client()
     body = {"note": "slow", "sleep": 0.6}
     first: list[Any] = []

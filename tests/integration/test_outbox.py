@@ -20,6 +20,7 @@ from portico.resources import Resources
 from portico.runtime import create_app
 from portico.worker import claim_message
 from tests.conftest import TEST_FUNCTIONS_DIR, Services, open_resources, scratch_dir
+from tests.identity import GATEWAY_SECRET
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +44,7 @@ def resources_for(database_url: str, redis_url: str) -> Resources:
 def writes_app(clean_state: Services) -> Iterator[Any]:
     resources = resources_for(clean_state.database_url, clean_state.redis_url)
     manifest = next(m for m in load_all(TEST_FUNCTIONS_DIR) if m.name == "write-then-sleep")
-    yield create_app(manifest, resources).test_client()
+    yield create_app(manifest, resources, GATEWAY_SECRET).test_client()
     resources.close()
 
 
@@ -61,7 +62,7 @@ def test_with_redis_down_the_request_succeeds_and_the_relay_delivers_later(clean
     redis_url = own_redis.start()
     resources = resources_for(clean_state.database_url, redis_url)
     manifest = next(m for m in load_all(TEST_FUNCTIONS_DIR) if m.name == "write-then-sleep")
-    client = create_app(manifest, resources).test_client()
+    client = create_app(manifest, resources, GATEWAY_SECRET).test_client()
     try:
         own_redis.kill()
         response = client.post("/writes", json={"note": "while-redis-is-down"})

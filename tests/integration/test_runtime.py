@@ -21,11 +21,12 @@ from portico.manifest import load_all
 from portico.resources import Resources
 from portico.runtime import create_app
 from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, Services, open_resources
+from tests.identity import GATEWAY_SECRET, caller
 
 pytestmark = pytest.mark.integration
 
-ALICE = {headers.CONSUMER_USERNAME: "alice", headers.CONSUMER_ID: "alice-id"}
-BOB = {headers.CONSUMER_USERNAME: "bob", headers.CONSUMER_ID: "bob-id"}
+ALICE = caller("alice")
+BOB = caller("bob")
 GOOD_CLAIM = {"policyId": "P-1001", "documentKey": "claims/2026/photo-1.jpg"}
 
 
@@ -46,7 +47,7 @@ def app_for(clean_state: Services) -> Iterator[Callable[[str], FlaskClient]]:
             manifest.function.concurrency,
         )
         opened.append(resources)
-        app: Flask = create_app(manifest, resources)
+        app: Flask = create_app(manifest, resources, GATEWAY_SECRET)
         return app.test_client()
 
     yield build

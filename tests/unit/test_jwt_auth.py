@@ -161,3 +161,21 @@ def test_the_dev_token_command_signs_for_the_named_consumer():
 def test_the_dev_token_command_names_an_unknown_consumer():
     result = CliRunner().invoke(main, ["dev-token", "mallory", "--audience", "x"])
     assert result.exit_code == 2 and "no consumer named 'mallory'" in result.output
+
+
+def deep_segment(depth: int) -> str:
+    nested = '{"alg": "HS256", "x": ' + "[" * depth + "]" * depth + "}"
+    return base64.urlsafe_b64encode(nested.encode()).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_a_token_nested_too_deeply_is_bad_json_in_its_header_or_its_payload(depth):
+    plain = base64.urlsafe_b64encode(b'{"alg": "HS256"}').rstrip(b"=").decode()
+    deep_header, deep_payload = (
+        f"{deep_segment(depth)}.{plain}.sig",
+        f"{plain}.{deep_segment(depth)}.sig",
+    )
+    for raw in (deep_header, deep_payload):
+        assert message(authenticate(raw, ISSUERS, NOW)) == "Bad token; invalid JSON"
+    assert check_audience(deep_payload, "api") is None  # unreadable: left to authenticate
+    assert check_audience(deep_header, "api") == Rejection({"message": "Invalid audience"})

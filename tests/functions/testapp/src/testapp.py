@@ -51,3 +51,16 @@ def tally(message: Message, ctx: Context) -> dict[str, Any]:
 def stamp(request: Request, ctx: Context) -> dict[str, Any]:
     """A fresh value on every call, so a cached answer is recognisable."""
     return {"item": request.path_params["item"], "servedAt": time.time_ns()}
+
+
+def whoami(request: Request, ctx: Context) -> dict[str, Any]:
+    """What reached the function: the caller it was told of, and every header."""
+    caller = request.caller.username if request.caller else None
+    return {"caller": caller, "headers": dict(request.headers), "body": request.body}
+
+
+def cast(request: Request, ctx: Context) -> dict[str, Any]:
+    """Hands a client's value to Postgres to parse, as a handler's query would."""
+    row = ctx.test_store.one("SELECT %s::timestamptz AS at", (request.body["value"],))
+    assert row is not None
+    return {"at": row["at"].isoformat()}
