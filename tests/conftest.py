@@ -14,7 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,32 +32,40 @@ DISPOSABLE = "PORTICO_TEST_DISPOSABLE_SERVICES"
 EXTERNAL = ("DATABASE_URL", "REDIS_URL")
 
 
-def _external_services() -> tuple[str, str] | None:
-    """DATABASE_URL and REDIS_URL when both are set and marked disposable; otherwise None, and
-    neither stays in this process's environment (the processes tests start inherit it)."""
-    database_url, redis_url = (os.environ.get(name, "") for name in EXTERNAL)
-    if database_url and redis_url and os.environ.get(DISPOSABLE) == "1":
+def disposable_services(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """DATABASE_URL and REDIS_URL when both are set and marked disposable, else None."""
+    database_url, redis_url = (environ.get(name, "") for name in EXTERNAL)
+    if database_url and redis_url and environ.get(DISPOSABLE) == "1":
         return database_url, redis_url
-    for name in EXTERNAL:
-        os.environ.pop(name, None)
     return None
 
 
-_GIVEN = [name for name in EXTERNAL if os.environ.get(name)]
-_EXTERNAL = _external_services()
+def services_line(environ: Mapping[str, str]) -> str | None:
+    """The one line the run starts with when DATABASE_URL or REDIS_URL is set."""
+    if disposable_services(environ) is not None:
+        return f"tests: using the disposable DATABASE_URL and REDIS_URL ({DISPOSABLE}=1)"
+    given = [name for name in EXTERNAL if environ.get(name)]
+    if not given:
+        return None
+    return (
+        f"tests: ignoring {' and '.join(given)}, using throwaway embedded servers instead (the "
+        f"tests wipe what they use; {DISPOSABLE}=1 with both URLs lets them wipe those)"
+    )
+
+
+_LINE = services_line(os.environ)
+_EXTERNAL = disposable_services(os.environ)
+if _EXTERNAL is None:  # nor may any process a test starts see them
+    for _name in EXTERNAL:
+        os.environ.pop(_name, None)
 # Every function the tests start believes callers only from this secret's bearers.
 os.environ["PORTICO_GATEWAY_SECRET"] = GATEWAY_SECRET
 
 
-def pytest_report_header() -> list[str]:
-    if _EXTERNAL is not None:
-        return [f"tests: using the disposable DATABASE_URL and REDIS_URL ({DISPOSABLE}=1)"]
-    if not _GIVEN:
-        return []
-    return [
-        f"tests: ignoring {' and '.join(_GIVEN)}, using throwaway embedded servers instead (the "
-        f"tests wipe what they use; {DISPOSABLE}=1 with both URLs lets them wipe those)"
-    ]
+def pytest_sessionstart(session: pytest.Session) -> None:
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if _LINE and reporter is not None:
+        reporter.write_line(_LINE)  # also under -q, where the report header is not shown
 
 
 @dataclass(frozen=True)
