@@ -90,7 +90,8 @@ def list_claims(request: Request, ctx: Context) -> dict[str, Any]:
         raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
     after = decode_cursor(request.query["cursor"]) if request.query.get("cursor") else None
 
-    conditions, params = ["owner = %s"], [caller.username]
+    conditions = ["owner = %s"]
+    params: list[object] = [caller.username]
     if status:
         conditions.append("status = %s")
         params.append(status)
