@@ -30,7 +30,7 @@ from portico.consumers import DEV_CONSUMERS, Consumer, by_api_key, by_issuer
 from portico.cors import is_preflight, origin_headers, preflight_headers
 from portico.gateway_server import SERVER_HEADER, kong_message, serve
 from portico.limits import upstream_timeout_seconds
-from portico.logs import new_request_id, request_id_var
+from portico.logs import request_id_from, request_id_var
 from portico.manifest import Api, Cors, Manifest
 from portico.rate_limit import RateLimiter
 from portico.response_cache import Entry, ResponseCache, cache_key, cacheable
@@ -144,7 +144,7 @@ class Gateway:
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
-        request_id = request.headers.get(headers.REQUEST_ID) or new_request_id()
+        request_id = request_id_from(request.headers.get(headers.REQUEST_ID))
         request_id_var.set(request_id)  # each aiohttp request runs in its own task and context
         try:
             response = await self._respond(request, request_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import logging.config
+import re
 import sys
 import uuid
 from contextvars import ContextVar
@@ -12,8 +13,18 @@ from typing import Any
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
+# What a correlation id a client or a gateway sends may look like: it is echoed in a response
+# header and written to every log line, so it is short printable ASCII, nothing else.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
+
+
+def request_id_from(sent: str | None) -> str:
+    """The request id a caller sent, when it is a sane one; a new one otherwise."""
+    return sent if sent is not None and _REQUEST_ID.fullmatch(sent) else new_request_id()
 
 
 class ContextFilter(logging.Filter):

@@ -29,7 +29,7 @@ from portico import bounded_json, headers, idempotency, metrics, problems
 from portico.contract import Caller, Request, to_response
 from portico.handler import Invoker
 from portico.health import add_health_routes, json_response
-from portico.logs import new_request_id, request_id_var
+from portico.logs import request_id_from, request_id_var
 from portico.manifest import Api, Manifest
 from portico.resources import Resources
 from portico.transaction import DeadlineExceeded
@@ -125,7 +125,7 @@ def current_request() -> flask.Request:
 def start_request() -> None:
     context = g._get_current_object()
     context.started = time.perf_counter()
-    context.request_id = request.headers.get(headers.REQUEST_ID) or new_request_id()
+    context.request_id = request_id_from(request.headers.get(headers.REQUEST_ID))
     context.request_id_token = request_id_var.set(context.request_id)
 
 

@@ -278,3 +278,71 @@ def test_what_gunicorn_refuses_is_problem_json(stack, request_bytes, status):
     assert answer.headers["Server"] == "portico"
     problem = answer.json()
     assert isinstance(problem, dict) and problem["status"] == status
+
+
+# --- correlation ids ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [b"\xff\xfe", "caf\u00e9".encode(), b"a" * 4000, b"a b", b"tab\there"],
+    ids=["not utf-8", "utf-8 accent", "4000 chars", "space", "tab"],
+)
+def test_an_unusable_request_id_is_replaced_not_echoed(stack, sent):
+    for port, path in [
+        (stack.gateway.port, b"/whoami"),
+        (stack.functions["open-echo"].port, b"/x"),
+    ]:
+        answer = raw(
+            port,
+            b"GET " + path + b" HTTP/1.1\r\nHost: x\r\napikey: alice-dev-key\r\n"
+            b"X-Request-ID: " + sent + b"\r\n\r\n",
+        )
+        assert answer.status in (200, 404), answer
+        assert re.fullmatch(r"[0-9a-f]{32}", answer.headers[headers.REQUEST_ID])
+
+
+def test_a_usable_request_id_is_kept_end_to_end(api):
+    response = api.get("/whoami", headers={**ALICE_KEY, headers.REQUEST_ID: "client-42.a:b"})
+    assert response.headers[headers.REQUEST_ID] == "client-42.a:b"
+    seen = {name.lower(): value for name, value in response.json()["headers"].items()}
+    assert seen[headers.REQUEST_ID.lower()] == "client-42.a:b"
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "message"),
+    [
+        (b"GET * HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Bad request"),
+        (b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", 404, "no Route matched with those values"),
+        (
+            b"CONNECT evil:443 HTTP/1.1\r\nHost: x\r\n\r\n",
+            404,
+            "no Route matched with those values",
+        ),
+        (b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", 404, None),
+        (
+            b"POST /open-echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            400,
+            "Bad request",
+        ),
+        (
+            b"POST /open-echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6"
+            b"\r\n\r\nabcde",
+            400,
+            "Bad request",
+        ),
+    ],
+    ids=[
+        "asterisk GET",
+        "asterisk OPTIONS",
+        "CONNECT",
+        "POST to healthz",
+        "bad chunk",
+        "two lengths",
+    ],
+)
+def test_odd_requests_without_credentials_get_kongs_json(stack, request_bytes, status, message):
+    answer = raw(stack.gateway.port, request_bytes)
+    assert answer.status == status
+    assert answer.headers["Content-Type"].startswith("application/json")
+    assert answer.json() == {"message": message or "no Route matched with those values"}
