@@ -1,0 +1,130 @@
+"""The adversarial suite's targets: a `portico dev` of its own (all functions warm) on the test
+session's Postgres and Redis, as tests/conformance does, and a small gateway + function pair
+serving tests/functions/adversarial (functions that report what reached them), with a gateway
+secret the suite knows.
+
+Every request goes through tests.adversarial.harness, which fails a test on any 5xx, non-JSON
+error body, stack trace, or another consumer's data in an answer.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from portico.embedded import free_port
+from portico.manifest import load_all
+from tests.adversarial.checks import Ownership
+from tests.adversarial.harness import Api, ClaimOwners, function_ports
+from tests.conftest import ROOT, Services, scratch_dir
+from tests.integration.devstack import DevStack
+from tests.processes import Process
+
+ADVERSARIAL_FUNCTIONS_DIR = ROOT / "tests" / "functions" / "adversarial"
+ECHO_FUNCTIONS = ("echo-headers", "echo-jwt-headers", "echo-body")
+MARKER = "{consumer}-marker"  # in every description the suite submits, to spot it elsewhere
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "adversarial: hostile inputs through the dev gateway and to functions directly"
+    )
+
+
+@dataclass(frozen=True)
+class Stack:
+    base_url: str
+    port: int
+    functions: dict[str, int]  # function name -> the port its gunicorn listens on
+    database_url: str
+
+
+@pytest.fixture(scope="session")
+def stack(services: Services) -> Iterator[Stack]:
+    dev = DevStack(
+        scratch_dir("portico-adversarial-"),
+        free_port(),
+        env={"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url},
+        extra_args=("--no-scale-to-zero",),
+    )
+    try:
+        dev.wait_ready()
+        ports = function_ports(dev.process.pid)
+        expected = {"submit-claim", "get-claim", "list-claims", "claim-status"}
+        assert expected <= set(ports), f"function ports not found: {ports}\n{dev.text()}"
+        yield Stack(dev.base_url, dev.port, ports, services.database_url)
+    finally:
+        dev.stop()
+
+
+@pytest.fixture(scope="session")
+def ownership(stack: Stack) -> Iterator[Ownership]:
+    owners = ClaimOwners(stack.database_url)
+    found = Ownership(owners)
+    for policy_id, owner, holder in owners.policies():
+        found.add(owner, policy_id)
+        if holder:
+            found.add(owner, holder)
+    for consumer in ("alice", "bob"):
+        found.add(consumer, MARKER.format(consumer=consumer))
+    try:
+        yield found
+    finally:
+        owners.close()
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack, ownership: Ownership) -> Iterator[Api]:
+    client = Api(stack.base_url, ownership)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@dataclass(frozen=True)
+class EchoPair:
+    """`portico gateway` in front of `portico serve` for each echo function."""
+
+    api: Api
+    gateway_port: int
+    functions: dict[str, int]
+    secret: str
+
+
+@pytest.fixture(scope="session")
+def echo(services: Services, ownership: Ownership) -> Iterator[EchoPair]:
+    secret = secrets.token_urlsafe(24)
+    env = {
+        **os.environ,
+        "DATABASE_URL": services.database_url,
+        "REDIS_URL": services.redis_url,
+        "PORTICO_FUNCTIONS_DIR": str(ADVERSARIAL_FUNCTIONS_DIR),
+        "PORTICO_GATEWAY_SECRET": secret,
+    }
+    processes: list[Process] = []
+    ports: dict[str, int] = {}
+    try:
+        upstreams = []
+        for name in ECHO_FUNCTIONS:
+            ports[name] = free_port()
+            processes.append(Process(["serve", name, "--port", str(ports[name])], env, ports[name]))
+            upstreams += ["--upstream", f"{name}=http://127.0.0.1:{ports[name]}"]
+        gateway_port = free_port()
+        gateway = Process(["gateway", "--port", str(gateway_port), *upstreams], env, gateway_port)
+        processes.append(gateway)
+        for process in processes[:-1]:
+            process.wait_ready()
+        gateway.wait_ready(path="/healthz")
+        client = Api(gateway.url, ownership, manifests=load_all(ADVERSARIAL_FUNCTIONS_DIR))
+        try:
+            yield EchoPair(client, gateway_port, ports, secret)
+        finally:
+            client.close()
+    finally:
+        for process in processes:
+            process.stop()
