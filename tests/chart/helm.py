@@ -37,14 +37,16 @@ class Rendered:
         return found
 
 
-def render(values: dict[str, Any] | None = None, namespace: str = "portico") -> Rendered:
+def render(
+    values: dict[str, Any] | None = None, namespace: str = "portico", release: str = RELEASE
+) -> Rendered:
     if shutil.which("helm"):
-        return _render_with_cli(values or {}, namespace)
+        return _render_with_cli(values or {}, namespace, release)
     import helm_python
 
     chart = helm_python.Chart.load(CHART)
     chart.validate_schema(values or {})
-    manifests = chart.render(values or {}, name=RELEASE, namespace=namespace, is_install=True)
+    manifests = chart.render(values or {}, name=release, namespace=namespace, is_install=True)
     notes = "".join(t for path, t in manifests.items() if path.endswith("NOTES.txt"))
     texts = [t for path, t in sorted(manifests.items()) if not path.endswith("NOTES.txt")]
     return Rendered(_objects(texts), notes)
@@ -66,9 +68,9 @@ def lint(values: dict[str, Any] | None = None) -> list[str]:
     )
 
 
-def _render_with_cli(values: dict[str, Any], namespace: str) -> Rendered:
+def _render_with_cli(values: dict[str, Any], namespace: str, release: str) -> Rendered:
     with _values_file(values) as path:
-        command = ["helm", "template", RELEASE, str(CHART), "-n", namespace, "-f", path]
+        command = ["helm", "template", release, str(CHART), "-n", namespace, "-f", path]
         manifests = subprocess.run(command, capture_output=True, text=True, check=True).stdout
         notes_command = [*command[:2], "--show-only", "templates/NOTES.txt", *command[2:]]
         notes = subprocess.run(notes_command, capture_output=True, text=True).stdout

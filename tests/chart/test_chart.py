@@ -20,52 +20,23 @@ from portico.cli import main
 from portico.consumers import DEV_CONSUMERS
 from portico.limits import upstream_timeout_seconds
 from portico.manifest import load_all
+from portico.upstream import SECRET_REFERENCE
 from tests.chart.helm import CHART, ENGINE, Rendered, lint, render
-from tests.conftest import FUNCTIONS_DIR, ROOT
+from tests.chart.renders import (
+    DEFAULTS,
+    RENDERED,
+    SWITCHES,
+    long_running,
+    pod_specs,
+    pod_templates,
+)
+from tests.conftest import FUNCTIONS_DIR
 
 KUBERNETES_VERSION = "1.32.0"
 MANIFESTS = load_all(FUNCTIONS_DIR)
 HTTP = {m.name: m for m in MANIFESTS if m.api is not None}
 WORKERS = {m.name: m for m in MANIFESTS if m.trigger is not None}
-EXTERNAL = {
-    "postgres": {"enabled": False},
-    "externalDatabase": {"existingSecret": "claims-db"},
-    "redis": {"enabled": False},
-    "externalRedis": {"existingSecret": "claims-redis", "host": "redis.example", "port": 6380},
-}
-SWITCHES: dict[str, dict[str, Any]] = {
-    "defaults": {},
-    "runtime-deployment": {"functions": {"runtime": "deployment"}},
-    "keda-off": {"keda": {"enabled": False}},
-    "external-postgres-redis": EXTERNAL,
-    "kong-off": {"kong": {"enabled": False}},
-    "dev-consumers": {"consumers": {"devConsumers": True}},
-    "kind": yaml.safe_load((ROOT / "kind" / "values.yaml").read_text()),
-}
-RENDERED = {name: render(values) for name, values in SWITCHES.items()}
-DEFAULTS = RENDERED["defaults"]
-
-
-def pod_specs(rendered: Rendered) -> list[tuple[str, dict[str, Any]]]:
-    specs = []
-    for o in rendered.objects:
-        label = f"{o['kind']}/{o['metadata']['name']}"
-        if o["kind"] == "Pod":
-            specs.append((label, o["spec"]))
-        elif o["kind"] in ("Deployment", "StatefulSet", "Job") or (
-            o["kind"] == "Service" and o["apiVersion"].startswith("serving.knative.dev")
-        ):
-            specs.append((label, o["spec"]["template"]["spec"]))
-    return specs
-
-
-def long_running(rendered: Rendered) -> list[tuple[str, dict[str, Any]]]:
-    """Pod specs of everything but Jobs and test Pods."""
-    return [
-        (label, spec)
-        for label, spec in pod_specs(rendered)
-        if label.split("/")[0] not in ("Job", "Pod")
-    ]
+GATEWAY_SECRET_HEADER = "X-Portico-Gateway-Secret"
 
 
 # --- The engine: lint and strict validation ------------------------------------------------------
@@ -131,6 +102,36 @@ def test_every_container_is_non_root_read_only_and_limited(switch):
             assert context["capabilities"]["drop"] == ["ALL"], where
             assert {"cpu", "memory"} <= set(container["resources"]["limits"]), where
             assert {"cpu", "memory"} <= set(container["resources"]["requests"]), where
+
+
+# The user each image runs as (docker/Dockerfile; the official kong, postgres:*-alpine and
+# redis:*-alpine images).
+IMAGE_USERS = {"portico-functions": 10001, "kong": 1000, "postgres": 70, "redis": 999}
+
+
+def image_user(image: str) -> int:
+    return IMAGE_USERS[image.rsplit(":", 1)[0].rsplit("/", 1)[-1]]
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_every_pod_has_a_pod_level_security_context(switch):
+    knative_allowed = SWITCHES[switch].get("functions", {}).get("knativePodSecurityContext", False)
+    for label, spec, _ in pod_templates(RENDERED[switch]):
+        pod: dict[str, Any] = spec.get("securityContext") or {}
+        if label.startswith("Service/") and not knative_allowed:
+            # Knative refuses one unless kubernetes.podspec-securitycontext is enabled.
+            assert "securityContext" not in spec, label
+        else:
+            assert pod["runAsNonRoot"] is True, label
+            assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, label
+            assert pod["runAsUser"] == image_user(spec["containers"][0]["image"]), label
+            assert pod["fsGroup"] == pod["runAsGroup"], label
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            where = f"{label} {container['name']}"
+            effective = {**pod, **container["securityContext"]}
+            assert effective["runAsNonRoot"] is True, where
+            assert effective["seccompProfile"] == {"type": "RuntimeDefault"}, where
+            assert effective["runAsUser"] == image_user(container["image"]), where
 
 
 @pytest.mark.parametrize("switch", SWITCHES)
@@ -271,6 +272,64 @@ def test_kong_is_db_less_and_rolls_when_its_config_changes():
     assert checksum_with({"relay": {"replicas": 2}}) == checksum  # Kong's config did not
 
 
+# The functions' gunicorn limits (limit_request_line, limit_request_field_size), in bytes.
+GUNICORN_LIMIT_BYTES = 8190
+
+
+def nginx_size(text: str) -> int:
+    """An nginx size: bytes, or with a k / m suffix."""
+    units = {"k": 1024, "m": 1024 * 1024}
+    suffix = text[-1].lower()
+    return int(text[:-1]) * units[suffix] if suffix in units else int(text)
+
+
+def test_kong_names_no_version_and_refuses_long_lines_before_a_function_would():
+    env = {e["name"]: e.get("value") for e in kong_pod(DEFAULTS)["containers"][0]["env"]}
+    # No Server: kong/<version> nor Via: kong/<version> (nor X-Kong-* headers).
+    assert env["KONG_HEADERS"] == "off"
+    # nginx keeps a request line, and each header line, in one large buffer, its CRLF included:
+    # a buffer smaller than gunicorn's limit means Kong refuses first, with its own answer.
+    count, size = env["KONG_NGINX_HTTP_LARGE_CLIENT_HEADER_BUFFERS"].split()
+    assert int(count) >= 1
+    assert nginx_size(size) < GUNICORN_LIMIT_BYTES
+    assert nginx_size(size) >= 4096  # room for a JWT in Authorization
+    if "KONG_NGINX_HTTP_CLIENT_HEADER_BUFFER_SIZE" in env:
+        assert nginx_size(env["KONG_NGINX_HTTP_CLIENT_HEADER_BUFFER_SIZE"]) <= nginx_size(size)
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_the_gateway_secret_reaches_the_http_functions_and_kongs_init_container_only(switch):
+    rendered = RENDERED[switch]
+    secret = {"name": "portico-gateway", "key": "PORTICO_GATEWAY_SECRET"}
+    knative = SWITCHES[switch].get("functions", {}).get("runtime", "knative") == "knative"
+    expected = {f"{'Service' if knative else 'Deployment'}/{name} function" for name in HTTP}
+    if rendered.of_kind("ConfigMap"):  # Kong is enabled
+        expected.add("Deployment/portico-kong init config")
+    found = set()
+    for label, spec in pod_specs(rendered):
+        containers = [("init", c) for c in spec.get("initContainers", [])] + [
+            ("", c) for c in spec["containers"]
+        ]
+        for kind, container in containers:
+            env = {e["name"]: e for e in container.get("env", [])}
+            if "PORTICO_GATEWAY_SECRET" in env:
+                found.add(" ".join(filter(None, (label, kind, container["name"]))))
+                assert env["PORTICO_GATEWAY_SECRET"]["valueFrom"]["secretKeyRef"] == secret
+    assert found == expected
+
+
+def test_the_gateway_secret_is_generated_long_and_random_or_taken_from_a_secret_of_yours():
+    value = DEFAULTS.named("Secret", "portico-gateway")["stringData"]["PORTICO_GATEWAY_SECRET"]
+    assert len(value) == 48 and value.isascii() and value.isalnum()
+    again = render({}).named("Secret", "portico-gateway")["stringData"]["PORTICO_GATEWAY_SECRET"]
+    assert again != value  # generated per install (then kept across upgrades by lookup)
+    rendered = render({"gatewaySecret": {"existingSecret": "acme-gateway"}})
+    assert "portico-gateway" not in {s["metadata"]["name"] for s in rendered.of_kind("Secret")}
+    [init] = kong_pod(rendered)["initContainers"]
+    [reference] = [e for e in init["env"] if e["name"] == "PORTICO_GATEWAY_SECRET"]
+    assert reference["valueFrom"]["secretKeyRef"]["name"] == "acme-gateway"
+
+
 def test_the_kong_service_type_and_node_port_are_values():
     rendered = render({"kong": {"service": {"type": "NodePort", "nodePort": 32080}}})
     [port] = rendered.named("Service", "portico-kong")["spec"]["ports"]
@@ -279,38 +338,73 @@ def test_the_kong_service_type_and_node_port_are_values():
     assert balanced.named("Service", "portico-kong")["spec"]["type"] == "LoadBalancer"
 
 
-def test_the_init_container_joins_configmap_and_consumers_secret_into_the_full_config(tmp_path):
-    rendered = RENDERED["dev-consumers"]
-    configmap = tmp_path / "kong.yaml"
+def kong_pod(rendered: Rendered) -> dict[str, Any]:
+    spec: dict[str, Any] = rendered.named("Deployment", "portico-kong")["spec"]["template"]["spec"]
+    return spec
+
+
+def run_init_container(
+    rendered: Rendered, directory: Path, env: dict[str, str | None]
+) -> dict[str, Any]:
+    """Kong's init container, run by its own command and arguments on the ConfigMap and the
+    consumers Secret, with this environment; what it writes for Kong."""
+    configmap = directory / "kong.yaml"
     configmap.write_text(rendered.named("ConfigMap", "portico-kong")["data"]["kong.yaml"])
-    consumers = tmp_path / "consumers.yaml"
+    consumers = directory / "consumers.yaml"
     secret = rendered.named("Secret", "portico-consumers")
     consumers.write_text(secret["stringData"]["consumers.yaml"])
-    [init] = rendered.named("Deployment", "portico-kong")["spec"]["template"]["spec"][
-        "initContainers"
-    ]
+    [init] = kong_pod(rendered)["initContainers"]
     command = [*init["command"], *init.get("args", [])]
     assert command[:2] == ["portico", "kong-config"]
-    arguments = [
-        str(configmap)
-        if a == "/config/kong.yaml"
-        else str(consumers)
-        if a == "/consumers/consumers.yaml"
-        else str(tmp_path / "out.yaml")
-        if a == "/kong/kong.yaml"
-        else a
-        for a in command[2:]
-    ]
-    result = CliRunner().invoke(main, ["kong-config", *arguments])
+    paths = {
+        "/config/kong.yaml": str(configmap),
+        "/consumers/consumers.yaml": str(consumers),
+        "/kong/kong.yaml": str(directory / "out.yaml"),
+    }
+    arguments = [paths.get(a, a) for a in command[2:]]
+    result = CliRunner().invoke(main, ["kong-config", *arguments], env=env)
     assert result.exit_code == 0, result.output
-    joined = yaml.safe_load((tmp_path / "out.yaml").read_text())
+    joined: dict[str, Any] = yaml.safe_load((directory / "out.yaml").read_text())
+    return joined
+
+
+def with_secret(document: Any, secret: str) -> Any:
+    """The document with the gateway secret written in place of its reference."""
+    if isinstance(document, dict):
+        return {k: with_secret(v, secret) for k, v in document.items()}
+    if isinstance(document, list):
+        return [with_secret(v, secret) for v in document]
+    if isinstance(document, str):
+        return document.replace(SECRET_REFERENCE, secret)
+    return document
+
+
+def test_the_init_container_joins_configmap_consumers_and_gateway_secret_into_the_full_config(
+    tmp_path,
+):
+    rendered = RENDERED["dev-consumers"]
+    # The value the init container gets: the chart's gateway Secret, through its env.
+    [init] = kong_pod(rendered)["initContainers"]
+    [reference] = [e for e in init["env"] if e["name"] == "PORTICO_GATEWAY_SECRET"]
+    key = reference["valueFrom"]["secretKeyRef"]
+    secret = rendered.named("Secret", key["name"])["stringData"][key["key"]]
+    joined = run_init_container(rendered, tmp_path, {"PORTICO_GATEWAY_SECRET": secret})
     expected = kong.render(
         MANIFESTS,
         upstream_template="http://{name}.portico.svc.cluster.local",
         redis_host="portico-redis.portico.svc.cluster.local",
         consumers=DEV_CONSUMERS,
     )
-    assert joined == expected
+    assert joined == with_secret(expected, secret)
+    # Every route adds the secret and drops a client's own copy; no reference is left for Kong.
+    for route in joined["routes"]:
+        [transformer] = [p for p in route["plugins"] if p["name"] == "request-transformer"]
+        assert f"{GATEWAY_SECRET_HEADER}:{secret}" in transformer["config"]["add"]["headers"]
+        assert GATEWAY_SECRET_HEADER in transformer["config"]["remove"]["headers"]
+    assert "{vault://" not in yaml.safe_dump(joined)
+    # The ConfigMap itself holds the reference only, never the secret.
+    configmap = rendered.named("ConfigMap", "portico-kong")["data"]["kong.yaml"]
+    assert SECRET_REFERENCE in configmap and secret not in configmap
 
 
 def test_without_consumers_kong_gets_none_and_notes_say_so():
@@ -372,20 +466,28 @@ def test_migrations_run_as_a_hook_before_upgrades():
     assert env["PORTICO_FUNCTION"]["value"] == "migrate"
 
 
-def test_only_the_gateway_and_knative_reach_functions():
-    policy = DEFAULTS.named("NetworkPolicy", "portico-functions")
-    assert policy["spec"]["podSelector"] == {"matchLabels": {"portico.dev/component": "function"}}
-    sources = policy["spec"]["ingress"][0]["from"]
-    assert {"podSelector": {"matchLabels": {"portico.dev/component": "gateway"}}} in sources
-    namespaces = {
-        s["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
-        for s in sources
-        if "namespaceSelector" in s
-    }
-    assert namespaces == {"knative-serving", "kourier-system"}
-    for service in DEFAULTS.of_kind("Service", "serving.knative"):
-        labels = service["spec"]["template"]["metadata"]["labels"]
-        assert labels["portico.dev/component"] == "function"
+def hook_phases(o: dict[str, Any]) -> set[str]:
+    annotations = o["metadata"].get("annotations") or {}
+    return set(filter(None, annotations.get("helm.sh/hook", "").split(",")))
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_every_object_a_pre_install_hook_pod_needs_exists_before_it_runs(switch):
+    """Helm creates a release's ordinary objects only after its pre-install hooks: a hook pod
+    naming one of them (its ServiceAccount, a Secret, a ConfigMap) never starts."""
+    rendered = RENDERED[switch]
+    ordinary = {(o["kind"], o["metadata"]["name"]) for o in rendered.objects if not hook_phases(o)}
+    for o in rendered.objects:
+        if "pre-install" not in hook_phases(o) or o["kind"] not in ("Job", "Pod"):
+            continue
+        spec = o["spec"] if o["kind"] == "Pod" else o["spec"]["template"]["spec"]
+        needed = {("ServiceAccount", spec.get("serviceAccountName", "default"))}
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            for env in container.get("env", []):
+                for kind, key in (("Secret", "secretKeyRef"), ("ConfigMap", "configMapKeyRef")):
+                    if key in env.get("valueFrom", {}):
+                        needed.add((kind, env["valueFrom"][key]["name"]))
+        assert not needed & ordinary, (o["metadata"]["name"], needed & ordinary)
 
 
 def test_helm_test_submits_a_claim_through_kong_and_reads_it_back():

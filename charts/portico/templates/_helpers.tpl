@@ -34,6 +34,17 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- include "portico.fullname" . }}
 {{- end }}
 
+{{/* The pod-level part, as fits the image's own user: (dict "uid" 10001 "gid" 10001). The
+containers repeat what applies to them (their own securityContext, kept). */}}
+{{- define "portico.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .uid }}
+runAsGroup: {{ .gid }}
+fsGroup: {{ .gid }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
 {{/* Non-root, read-only, nothing extra: every Portico container. */}}
 {{- define "portico.containerSecurityContext" -}}
 runAsNonRoot: true
@@ -107,4 +118,98 @@ requests:
 limits:
   {{- toYaml .root.Values.functions.resources.limits | nindent 2 }}
   memory: {{ .memory }}
+{{- end }}
+
+{{/* The shared secret the gateway adds to every upstream request (X-Portico-Gateway-Secret);
+a function trusts X-Consumer-* only from a request that carries it. */}}
+{{- define "portico.gatewaySecretName" -}}
+{{- .Values.gatewaySecret.existingSecret | default (printf "%s-gateway" (include "portico.fullname" .)) }}
+{{- end }}
+
+{{- define "portico.gatewaySecretEnv" -}}
+- name: PORTICO_GATEWAY_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "portico.gatewaySecretName" . }}
+      key: PORTICO_GATEWAY_SECRET
+{{- end }}
+
+{{/* --- NetworkPolicy pieces ------------------------------------------------------------------
+Every selector names the release (app.kubernetes.io/instance) as well as the component, so two
+releases in one namespace never admit each other's pods. */}}
+
+{{/* The pods of one component of this release: (dict "root" $ "component" "relay") */}}
+{{- define "portico.componentPods" -}}
+podSelector:
+  matchLabels:
+    app.kubernetes.io/instance: {{ .root.Release.Name }}
+    portico.dev/component: {{ .component }}
+{{- end }}
+
+{{/* Egress to the cluster's DNS (networkPolicy.dns), port 53 over UDP and TCP. */}}
+{{- define "portico.egress.dns" -}}
+- ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+  {{- with .Values.networkPolicy.dns }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/* Egress to Postgres: the chart's own, or the external one (networkPolicy.externalDatabase). */}}
+{{- define "portico.egress.postgres" -}}
+{{- if .Values.postgres.enabled }}
+- ports:
+    - {port: 5432, protocol: TCP}
+  to:
+    - {{- include "portico.componentPods" (dict "root" . "component" "postgres") | nindent 6 }}
+{{- else }}
+- ports:
+    - {port: {{ .Values.networkPolicy.externalDatabase.port }}, protocol: TCP}
+  {{- with .Values.networkPolicy.externalDatabase.cidrs }}
+  to:
+    {{- range . }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Egress to Redis: the chart's own, or the external one (networkPolicy.externalRedis). */}}
+{{- define "portico.egress.redis" -}}
+{{- if .Values.redis.enabled }}
+- ports:
+    - {port: 6379, protocol: TCP}
+  to:
+    - {{- include "portico.componentPods" (dict "root" . "component" "redis") | nindent 6 }}
+{{- else }}
+- ports:
+    - {port: {{ .Values.externalRedis.port }}, protocol: TCP}
+  {{- with .Values.networkPolicy.externalRedis.cidrs }}
+  to:
+    {{- range . }}
+    - ipBlock: {cidr: {{ . | quote }}}
+    {{- end }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Ingress from the metrics scrapers (networkPolicy.metricsScrapers) on a port, or nothing. */}}
+{{- define "portico.ingress.metrics" -}}
+{{- with .root.Values.networkPolicy.metricsScrapers }}
+- ports:
+    - {port: {{ $.port }}, protocol: TCP}
+  from:
+    {{- toYaml . | nindent 4 }}
+{{- end }}
+{{- end }}
+
+{{/* The namespaces of Knative Serving and its networking layer, as NetworkPolicy peers. */}}
+{{- define "portico.knativeNamespacePeers" -}}
+{{- range .Values.networkPolicy.knativeNamespaces }}
+- namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {{ . }}
+{{- end }}
 {{- end }}
