@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -29,10 +29,33 @@ ECHO_FUNCTIONS = ("echo-headers", "echo-jwt-headers", "echo-body")
 MARKER = "{consumer}-marker"  # in every description the suite submits, to spot it elsewhere
 
 
+FAILURES: list[str] = []  # each failed test with the exact request and answer it saw
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "adversarial: hostile inputs through the dev gateway and to functions directly"
     )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and call.excinfo is not None:
+        message = str(call.excinfo.value).strip()
+        if len(message) > 1500:
+            message = message[:1500] + " …"
+        FAILURES.append(f"{item.nodeid}\n    " + message.replace("\n", "\n    "))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FAILURES:
+        terminalreporter.section("adversarial suite: failures, with the exact request and answer")
+        for failure in FAILURES:
+            terminalreporter.write_line(failure)
 
 
 @dataclass(frozen=True)
