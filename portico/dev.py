@@ -1,15 +1,16 @@
 """`portico dev`: the whole platform on a laptop, no cluster, no Docker.
 
 Starts (or reuses) an embedded Postgres and Redis under the data dir unless DATABASE_URL /
-REDIS_URL are set, migrates and seeds, then supervises one gunicorn per HTTP function, one
-worker per queue function, the relay and the dev gateway (honcho: output prefixed per
-process; Ctrl-C stops them all). Data stays in the data dir between runs.
+REDIS_URL are set, migrates and seeds, then supervises (portico.supervisor) one gunicorn per
+always-on HTTP function, one worker per queue function, the relay, the dev gateway and the
+embedded servers: a process that dies is restarted; Ctrl-C drains and stops them all. Data
+stays in the data dir between runs.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
+import secrets
 import sys
 import threading
 import time
@@ -20,16 +21,20 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
-from honcho.manager import Manager
-from honcho.printer import Printer
 
+from portico.config import settings_from_env
 from portico.consumers import DEV_CONSUMERS
 from portico.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from portico.manifest import Manifest
 from portico.migrate import migrate
 from portico.seed import seed
+from portico.supervisor import ChildProcess, Printer, Program, Supervisor, WatchedServer
 
 READY_TIMEOUT_SECONDS = 60.0
+GATEWAY_SECRET_VARIABLE = "PORTICO_GATEWAY_SECRET"
+# What a process needs on top of its own timeouts to finish stopping (closing pools, exiting).
+STOP_MARGIN_SECONDS = 5.0
+RELAY_GRACE_SECONDS = 10.0  # it stops after its current pass, a few statements at most
 T = TypeVar("T")
 
 
@@ -38,6 +43,21 @@ class Service:
     name: str
     command: list[str]
     ready_url: str  # polled until it answers 200
+    grace_seconds: float  # from SIGTERM to SIGKILL on a stop
+
+
+def function_grace_seconds(manifest: Manifest, drain_seconds: float) -> float:
+    """Time to drain after SIGTERM: an HTTP function serves on with /readyz failing for
+    PORTICO_DRAIN_SECONDS, then finishes its in-flight requests; a worker finishes its job."""
+    drain = drain_seconds if manifest.is_http else 0.0
+    return manifest.function.timeout_seconds + drain + STOP_MARGIN_SECONDS
+
+
+def gateway_grace_seconds(manifests: list[Manifest], drain_seconds: float) -> float:
+    """Its in-flight requests and its on-demand functions (signalled with it, as its process
+    group) drain together: as long as the slowest HTTP function, and a margin."""
+    graces = [function_grace_seconds(m, drain_seconds) for m in manifests if m.is_http]
+    return max(graces, default=0.0) + STOP_MARGIN_SECONDS
 
 
 def say(message: str) -> None:
@@ -68,7 +88,11 @@ def distinct_ports() -> Iterator[int]:
 
 
 def plan_services(
-    manifests: list[Manifest], gateway_port: int, *, scale_to_zero: bool = True
+    manifests: list[Manifest],
+    gateway_port: int,
+    *,
+    scale_to_zero: bool = True,
+    drain_seconds: float = 0.0,
 ) -> list[Service]:
     """Workers, the relay and the gateway always run; an HTTP function with scale.min 0 is
     left to the gateway, which starts it on its first request (unless scale_to_zero is off)."""
@@ -82,7 +106,8 @@ def plan_services(
             upstream_args += ["--scale-to-zero", f"{m.name}={port}"]
             continue
         command = portico_command("serve" if m.is_http else "worker", m.name, "--port", str(port))
-        services.append(Service(m.name, command, f"{url}/readyz"))
+        grace = function_grace_seconds(m, drain_seconds)
+        services.append(Service(m.name, command, f"{url}/readyz", grace))
         if m.is_http:
             upstream_args += ["--upstream", f"{m.name}={url}"]
     relay_port = next(ports)
@@ -91,10 +116,14 @@ def plan_services(
             "relay",
             portico_command("relay", "--port", str(relay_port)),
             f"http://127.0.0.1:{relay_port}/readyz",
+            RELAY_GRACE_SECONDS,
         )
     )
     gateway = portico_command("gateway", "--port", str(gateway_port), *upstream_args)
-    services.append(Service("gateway", gateway, f"http://127.0.0.1:{gateway_port}/healthz"))
+    gateway_grace = gateway_grace_seconds(manifests, drain_seconds)
+    services.append(
+        Service("gateway", gateway, f"http://127.0.0.1:{gateway_port}/healthz", gateway_grace)
+    )
     return services
 
 
@@ -159,45 +188,67 @@ def run_dev(
     scale_to_zero: bool = True,
 ) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
-    with ExitStack() as cleanup:
-        database_url = os.environ.get("DATABASE_URL") or step(
-            f"starting Postgres in {data_dir}/postgres",
-            lambda: _start(cleanup, EmbeddedPostgres(data_dir / "postgres")),
+    data = prepare_data(data_dir, functions_dir)
+    drain_seconds = settings_from_env().drain_seconds
+    services = plan_services(
+        manifests, gateway_port, scale_to_zero=scale_to_zero, drain_seconds=drain_seconds
+    )
+    env = child_environment(data, functions_dir)
+    printer = Printer(sys.stdout, [s.name for s in services] + [s.name for s in data.servers])
+    programs = [
+        ChildProcess(Program(s.name, s.command, s.grace_seconds), env, printer) for s in services
+    ]
+    say(f"starting {len(services)} processes: {', '.join(s.name for s in services)}")
+    announce = banner(manifests, gateway_port, data.database_url, data.redis_url, scale_to_zero)
+    threading.Thread(
+        target=wait_until_ready,
+        args=(services, lambda: print(announce, flush=True)),
+        daemon=True,
+    ).start()
+    Supervisor(programs, data.servers, printer).run()
+    say(f"stopped (data kept in {data_dir})")
+    return 0
+
+
+@dataclass(frozen=True)
+class Data:
+    database_url: str
+    redis_url: str
+    servers: list[WatchedServer]  # the embedded ones, to supervise; not external URLs
+
+
+def prepare_data(data_dir: Path, functions_dir: Path) -> Data:
+    """Postgres and Redis up (embedded unless DATABASE_URL / REDIS_URL), migrated and seeded."""
+    servers: list[WatchedServer] = []
+    with ExitStack() as on_failure:
+
+        def embedded(name: str, server: EmbeddedPostgres | EmbeddedRedis) -> str:
+            url = step(f"starting {name.capitalize()} in {data_dir}/{name}", server.start)
+            on_failure.callback(server.stop)
+            servers.append(WatchedServer(name, server))
+            return url
+
+        database_url = os.environ.get("DATABASE_URL") or embedded(
+            "postgres", EmbeddedPostgres(data_dir / "postgres")
         )
-        redis_url = os.environ.get("REDIS_URL") or step(
-            f"starting Redis in {data_dir}/redis",
-            lambda: _start(cleanup, EmbeddedRedis(data_dir / "redis")),
+        redis_url = os.environ.get("REDIS_URL") or embedded(
+            "redis", EmbeddedRedis(data_dir / "redis")
         )
         applied = step("applying migrations", lambda: migrate(database_url, functions_dir))
         say(f"migrations applied: {', '.join(applied) if applied else 'none pending'}")
         step("loading dev data (portico seed)", lambda: seed(database_url, functions_dir))
-
-        services = plan_services(manifests, gateway_port, scale_to_zero=scale_to_zero)
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            "PORTICO_FUNCTIONS_DIR": str(functions_dir),
-            "PYTHONUNBUFFERED": "1",
-        }
-        manager = Manager(Printer(sys.stdout))
-        for service in services:
-            manager.add_process(service.name, "exec " + shlex.join(service.command), env=env)
-        say(f"starting {len(services)} processes: {', '.join(s.name for s in services)}")
-        announce = banner(manifests, gateway_port, database_url, redis_url, scale_to_zero)
-        threading.Thread(
-            target=wait_until_ready,
-            args=(services, lambda: print(announce, flush=True)),
-            daemon=True,
-        ).start()
-        manager.loop()
-        say(f"stopped; stopping Postgres and Redis (data kept in {data_dir})")
-        # honcho reports 130/143 when *it* got SIGINT/SIGTERM (Ctrl-C): that is a clean stop.
-        # Otherwise the code is that of the first process that exited on its own.
-        return 0 if manager.returncode in (None, 0, 130, 143) else int(manager.returncode)
+        on_failure.pop_all()  # from here on the supervisor stops them, last
+    return Data(database_url, redis_url, servers)
 
 
-def _start(cleanup: ExitStack, server: EmbeddedPostgres | EmbeddedRedis) -> str:
-    url = server.start()
-    cleanup.callback(server.stop)
-    return url
+def child_environment(data: Data, functions_dir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": data.database_url,
+        "REDIS_URL": data.redis_url,
+        "PORTICO_FUNCTIONS_DIR": str(functions_dir),
+        "PYTHONUNBUFFERED": "1",
+        # Proves to a function that a request came through this run's gateway; never printed.
+        GATEWAY_SECRET_VARIABLE: os.environ.get(GATEWAY_SECRET_VARIABLE)
+        or secrets.token_urlsafe(32),
+    }

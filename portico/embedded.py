@@ -389,6 +389,7 @@ class EmbeddedPostgres(_EmbeddedServer):
         self._prepare_dirs()
         if not (self._pgdata / "PG_VERSION").exists():
             self._initdb()
+        self._remove_stale_lock_file()
         self._start_server()
         self._create_database()
         log.info("started Postgres %s at %s", self.bindir, self.url)
@@ -402,14 +403,35 @@ class EmbeddedPostgres(_EmbeddedServer):
             raise EmbeddedServerError(f"pg_ctl stop failed: {result.stdout}{result.stderr}")
         log.info("stopped Postgres at %s", self.url)
 
+    def pid(self) -> int | None:
+        """The postmaster's pid, while it runs."""
+        pid = _read_pid(self._postmaster_pid)
+        return pid if pid is not None and self._is_live_postgres(pid) else None
+
     def _running_port(self) -> int | None:
         """The port from postmaster.pid if it names a live process."""
         try:
-            lines = (self._pgdata / "postmaster.pid").read_text().splitlines()
+            lines = self._postmaster_pid.read_text().splitlines()
             pid, port = int(lines[0]), int(lines[3])
         except (OSError, ValueError, IndexError):
             return None
-        return port if _process_is_alive(pid) and _looks_like_postgres(pid) else None
+        return port if self._is_live_postgres(pid) else None
+
+    @property
+    def _postmaster_pid(self) -> Path:
+        return self._pgdata / "postmaster.pid"
+
+    @staticmethod
+    def _is_live_postgres(pid: int) -> bool:
+        return _process_is_alive(pid) and _looks_like_postgres(pid)
+
+    def _remove_stale_lock_file(self) -> None:
+        # Postgres removes a lock file whose pid is gone, but not one whose pid is a zombie (a
+        # killed postmaster that PID 1 has not reaped yet), and would refuse to start. Safe:
+        # its shared memory check still refuses while an old backend lives on.
+        pid = _read_pid(self._postmaster_pid)
+        if pid is not None and not self._is_live_postgres(pid):
+            self._postmaster_pid.unlink(missing_ok=True)
 
     @property
     def _user(self) -> _RunAs:
@@ -586,6 +608,10 @@ class EmbeddedRedis(_EmbeddedServer):
                 f"redis-server failed to start: {result.stdout}{result.stderr}"
                 f"Last lines of {self._logfile}:\n{_log_tail(self._logfile)}"
             )
+
+    def pid(self) -> int | None:
+        """The server's pid, while it runs."""
+        return self._live_pid()
 
     def _live_pid(self) -> int | None:
         pid = _read_pid(self._pidfile)

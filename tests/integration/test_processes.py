@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -156,7 +157,8 @@ def test_worker_serves_health_and_finishes_its_job_on_sigterm(clean_state):
 def test_make_dev_from_an_empty_data_dir_starts_serves_stops_and_keeps_the_data():
     data_dir = scratch_dir("portico-test-fresh-")
     port = free_port()
-    stack = DevStack(data_dir, port)  # no DATABASE_URL/REDIS_URL: embedded servers
+    # No DATABASE_URL/REDIS_URL: embedded servers. No gateway secret: one made for this run.
+    stack = DevStack(data_dir, port, unset=("PORTICO_GATEWAY_SECRET",))
     try:
         stack.wait_ready()
         banner = stack.text()
@@ -170,22 +172,41 @@ def test_make_dev_from_an_empty_data_dir_starts_serves_stops_and_keeps_the_data(
             )
         assert created.status_code == 201, stack.text()
         claim_id = created.json()["claimId"]
+        made = gateway_secret_of(stack)
     finally:
         exit_code = stack.stop()
     assert exit_code == 0, stack.text()
     assert (data_dir / "postgres" / "pgdata" / "PG_VERSION").exists()
+    assert len(made) >= 43, "expected secrets.token_urlsafe(32)"
+    assert made not in stack.text()
 
-    again = DevStack(data_dir, port)
+    given = "given-" + secrets.token_urlsafe(16)
+    again = DevStack(data_dir, port, env={"PORTICO_GATEWAY_SECRET": given})
     try:
         again.wait_ready()
         assert "none pending" in again.text()  # migrations already applied
         with again.client() as api:
             kept = api.get(f"/claims/{claim_id}", headers={"apikey": "alice-dev-key"})
         assert kept.status_code == 200
+        assert gateway_secret_of(again) == given
     finally:
         assert again.stop() == 0, again.text()
     leftovers = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True)
     assert leftovers.stdout == "", "processes still running on the data dir after Ctrl-C"
+
+
+def gateway_secret_of(stack: DevStack) -> str:
+    """The PORTICO_GATEWAY_SECRET that `portico dev` gave its processes: one value, in the
+    environment of the gateway, the functions it started and the workers alike."""
+    found = {}
+    for process in stack.descendants():
+        if "portico.cli" in process.cmdline():
+            found[process.pid] = process.environ().get("PORTICO_GATEWAY_SECRET")
+    values = set(found.values())
+    assert len(found) >= 4 and len(values) == 1, found  # gateway, submit-claim, worker, relay
+    [secret] = values
+    assert secret is not None
+    return secret
 
 
 def test_migrate_and_seed_are_idempotent(clean_state):
