@@ -499,6 +499,19 @@ def test_helm_test_submits_a_claim_through_kong_and_reads_it_back():
     assert env["GATEWAY"] == "http://portico-kong.portico.svc.cluster.local:80"
 
 
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_helm_test_checks_every_http_function_with_or_without_kong(switch):
+    rendered = RENDERED[switch]
+    tests = [p for p in rendered.of_kind("Pod") if hook_phases(p) == {"test"}]
+    assert tests, "helm test would pass with no test"
+    pod = rendered.named("Pod", "portico-test-functions")
+    env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
+    assert sorted(env["FUNCTIONS"].split()) == sorted(HTTP)
+    assert env["NAMESPACE"] == "portico"
+    script = pod["spec"]["containers"][0]["args"][0]
+    assert ".svc.cluster.local/readyz" in script and '"status": "ready"' in script
+
+
 def test_notes_print_how_to_call_the_api():
     assert "POST /claims  ->  submit-claim" in DEFAULTS.notes
     assert "curl -s -X POST $PORTICO_URL/claims" in DEFAULTS.notes

@@ -95,9 +95,12 @@ def test_every_pod_has_a_policy_of_its_own_for_both_directions(switch):
         assert [name for name in selecting if name != "portico-default-deny"], label
 
 
+def rules(policy: Policy) -> list[dict[str, Any]]:
+    return [*(policy.spec.get("ingress") or []), *(policy.spec.get("egress") or [])]
+
+
 def peers(policy: Policy) -> list[dict[str, Any]]:
-    rules = [*policy.spec.get("ingress", []), *policy.spec.get("egress", [])]
-    return [peer for rule in rules for peer in rule.get("from", []) + rule.get("to", [])]
+    return [peer for r in rules(policy) for peer in (r.get("from") or []) + (r.get("to") or [])]
 
 
 @pytest.mark.parametrize("switch", SWITCHES)
@@ -105,6 +108,10 @@ def test_every_policy_selects_on_the_release_as_well_as_the_component(switch):
     rendered = RENDERED[switch]
     own_namespace = {"kubernetes.io/metadata.name": NAMESPACE}
     for policy in policies(rendered):
+        for rule in rules(policy):
+            # An empty (or null) peer list admits everyone: a rule meant for anyone has none.
+            for key in ("from", "to"):
+                assert rule.get(key, ["absent"]), (policy.name, rule)
         selector = policy.spec["podSelector"]
         assert selector["matchLabels"]["app.kubernetes.io/instance"] == "portico", policy.name
         for peer in peers(policy):
@@ -138,6 +145,16 @@ def test_no_pod_of_another_release_reaches_ours_but_through_kongs_front_door(clu
                 assert ingress_allows(c.policies, source, destination, port, "TCP") == (
                     front_door
                 ), (source.name, label, port)
+
+
+def test_helm_tests_reach_kong_and_every_function_of_their_release(deployment):
+    c = deployment
+    for test in [p for p in c.pods.values() if component_of(p) == "test"]:
+        assert c.admits(test, c.pod("gateway"), 8000), test.name
+        for function in [p for p in c.pods.values() if component_of(p) == "function"]:
+            assert c.admits(test, function, 8080), (test.name, function.name)
+        assert not c.admits(test, c.other("function"), 8080)
+        assert not c.admits(test, c.pod("postgres"), 5432)
 
 
 def test_functions_admit_kong_of_their_release_only(deployment):
@@ -203,7 +220,7 @@ def test_each_component_reaches_what_it_needs_and_nothing_more(defaults):
         "relay": {"postgres", "redis"},
         "migrate": {"postgres"},
         "gateway": {"redis", "kourier"},
-        "test": {"gateway"},
+        "test": {"gateway", "kourier"},  # the API through Kong, each /readyz through Kourier
         "postgres": set(),
         "redis": set(),
     }
