@@ -146,7 +146,13 @@ class Api:
             request = self.client.build_request(method, target, headers=sent, content=body)
             # httpx would normalise the target; send exactly what the test wrote.
             request.url = request.url.copy_with(raw_path=target.encode("ascii"))
-            response = self.client.send(request)
+            try:
+                response = self.client.send(request)
+            except httpx.TransportError as exc:
+                exchange = Exchange(
+                    consumer, method, target, tuple(sent.items()), body or b"", None, note=repr(exc)
+                )
+                return assert_clean(exchange, self.ownership) if check else exchange
             if bucket:
                 self.pacer.sent(bucket)
                 self.pacer.observe(bucket, response.headers)

@@ -7,6 +7,7 @@ import base64
 
 import pytest
 
+from tests.adversarial.checks import violations
 from tests.adversarial.conftest import Stack
 from tests.adversarial.harness import Api, assert_kong_rejection, refused_before_the_function
 
@@ -238,3 +239,23 @@ def test_a_token_of_nested_json_that_is_nobodys_credential_is_kongs_401(
         lambda: api.get(f"/claims/{SOME_ID}/status", headers={"Authorization": f"Bearer {forged}"}),
     )
     assert_kong_rejection(exchange, 401)
+
+
+@pytest.mark.parametrize("function", ["list-claims", "get-claim", "claim-status", "submit-claim"])
+def test_a_function_called_directly_answers_every_shape_in_json(
+    stack: Stack, api: Api, function: str
+) -> None:
+    """The same shapes straight to one function's port (no gateway): a JSON error, no 5xx, none
+    of anybody's data (each function sees every shape, whatever its route)."""
+    failures = []
+    for name, method, target, headers, body in SHAPES:
+        # a connection of its own per shape: test_protocol pins what a refused body does to the
+        # next request on the same connection
+        direct = Api(f"http://127.0.0.1:{stack.functions[function]}", api.ownership, manifests=[])
+        try:
+            exchange = direct.request(method, target, headers=headers, body=body, check=False)
+        finally:
+            direct.close()
+        found = violations(exchange, api.ownership)
+        failures += [f"{name}: {'; '.join(found)}\n  {exchange.describe()}"] if found else []
+    assert not failures, "\n".join(failures)
