@@ -517,6 +517,24 @@ def test_notes_print_how_to_call_the_api():
     assert "curl -s -X POST $PORTICO_URL/claims" in DEFAULTS.notes
 
 
+def test_notes_print_each_functions_scale_as_its_runtime_runs_it():
+    for name, manifest in HTTP.items():
+        scale = manifest.function.scale
+        route = f"{manifest.api.route.method} {manifest.api.route.path}" if manifest.api else ""
+        assert f"{route}  ->  {name} (scale {scale.min}..{scale.max})" in DEFAULTS.notes
+        deployment = RENDERED["runtime-deployment"].named("HorizontalPodAutoscaler", name)
+        replicas = f"{deployment['spec']['minReplicas']}..{deployment['spec']['maxReplicas']}"
+        assert f"{route}  ->  {name} (scale {replicas})" in RENDERED["runtime-deployment"].notes
+
+
+def test_without_kong_the_notes_say_what_ones_own_gateway_must_send():
+    notes = RENDERED["kong-off"].notes
+    assert "X-Portico-Gateway-Secret" in notes
+    assert "kubectl get secret -n portico portico-gateway" in notes
+    assert "networkPolicy.extraGatewaySelectors" in RENDERED["kong-off-runtime-deployment"].notes
+    assert "X-Portico-Gateway-Secret" not in DEFAULTS.notes
+
+
 # --- The generated values --------------------------------------------------------------------
 
 
