@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from cloudcoil.models.keda.v1alpha1 import ScaledObject
 from cloudcoil.models.knative_serving.serving.v1 import Service as KnativeService
 
-from portico import kong
+from portico import http_limits, kong
 from portico.chart_values import generated, generated_block, rewrite_values
 from portico.cli import main
 from portico.consumers import DEV_CONSUMERS
@@ -272,8 +272,8 @@ def test_kong_is_db_less_and_rolls_when_its_config_changes():
     assert checksum_with({"relay": {"replicas": 2}}) == checksum  # Kong's config did not
 
 
-# The functions' gunicorn limits (limit_request_line, limit_request_field_size), in bytes.
-GUNICORN_LIMIT_BYTES = 8190
+# The functions' gunicorn request-line limit, the smaller of its two (header lines may be longer).
+GUNICORN_LIMIT_BYTES = http_limits.FUNCTION_REQUEST_LINE_BYTES
 
 
 def nginx_size(text: str) -> int:
@@ -293,6 +293,8 @@ def test_kong_names_no_version_and_refuses_long_lines_before_a_function_would():
     assert int(count) >= 1
     assert nginx_size(size) < GUNICORN_LIMIT_BYTES
     assert nginx_size(size) >= 4096  # room for a JWT in Authorization
+    # What nginx refuses comes back through Kong's error handler in JSON, not text/plain.
+    assert env["KONG_ERROR_DEFAULT_TYPE"] == "application/json"
     if "KONG_NGINX_HTTP_CLIENT_HEADER_BUFFER_SIZE" in env:
         assert nginx_size(env["KONG_NGINX_HTTP_CLIENT_HEADER_BUFFER_SIZE"]) <= nginx_size(size)
 
