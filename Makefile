@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEV_DIR ?= .dev
 
 .DEFAULT_GOAL := help
-.PHONY: help venv dev dev-reset render bench bench-quick test test-unit test-chart test-integration test-conformance test-faults lint typecheck check lock clean
+.PHONY: help venv dev dev-reset render bench bench-quick test test-unit test-chart test-integration test-conformance test-adversarial test-faults lint typecheck check lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -28,8 +28,8 @@ dev-reset: ## Delete the local data kept in .dev/ (database, queue)
 	rm -rf $(DEV_DIR)
 	@echo "==> $(DEV_DIR) removed; the next 'make dev' starts from empty, seeded data"
 
-test: $(STAMP) lint typecheck check ## Lint, type-check, validate manifests; unit, chart, integration, conformance (+ fuzz), fault and bench-harness tests
-	$(BIN)/pytest tests/unit tests/chart tests/integration tests/conformance tests/faults tests/bench
+test: $(STAMP) lint typecheck check ## Lint, type-check, validate manifests; unit, chart, integration, conformance (+ fuzz), adversarial, fault and bench-harness tests
+	$(BIN)/pytest tests/unit tests/chart tests/integration tests/conformance tests/adversarial tests/faults tests/bench
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
 	$(BIN)/pytest tests/unit
@@ -39,6 +39,9 @@ test-integration: $(STAMP) ## Integration tests against real Postgres and Redis
 
 test-conformance: $(STAMP) ## The API contract (PORTICO_CONFORMANCE_BASE_URL, or a local portico dev)
 	$(BIN)/pytest tests/conformance
+
+test-adversarial: $(STAMP) ## Hostile input through the dev gateway and straight to functions (~2 min)
+	$(BIN)/pytest tests/adversarial
 
 test-chart: $(STAMP) ## Chart tests: render with the real Helm engine, lint, validate every object
 	$(BIN)/pytest tests/chart

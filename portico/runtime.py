@@ -143,8 +143,19 @@ def finish_request(state: FunctionState, response: Response) -> Response:
             response.status_code,
             elapsed * 1000,
         )
+    if has_body(incoming) and not getattr(context, "body_read", False):
+        # Answered without reading the body (413, 405, ...): gunicorn drains at most 64 KiB
+        # of it and otherwise closes the connection, after an answer that said keep-alive, so
+        # the client's next request on it would be lost. Say so in the answer instead.
+        response.headers["Connection"] = "close"
     request_id_var.reset(context.request_id_token)
     return response
+
+
+def has_body(incoming: flask.Request) -> bool:
+    return bool(incoming.content_length) or "chunked" in incoming.headers.get(
+        "Transfer-Encoding", ""
+    )
 
 
 def invoke(state: FunctionState, path_params: dict[str, str]) -> Response:
@@ -233,6 +244,7 @@ def parse_body(state: FunctionState) -> Any:
     if request.method not in BODY_METHODS:
         return None
     raw = request.get_data(cache=False)  # werkzeug enforces MAX_CONTENT_LENGTH (413)
+    g.body_read = True
     if not raw:
         if state.validator is not None:
             raise problems.BadRequest("this route needs a JSON request body")

@@ -15,6 +15,7 @@ import logging
 import math
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import gunicorn.http.wsgi
@@ -55,6 +56,26 @@ def write_problem(sock: socket.socket, status: int, reason: str, message: str) -
         f"Content-Type: {problems.PROBLEM_JSON}\r\nContent-Length: {len(payload)}\r\n\r\n"
     )
     util.write_nonblock(sock, head.encode("latin-1") + payload)
+
+
+def honour_connection_close(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
+    """gunicorn drops a `Connection: close` from the application (a hop-by-hop header, not
+    the application's under WSGI) and answers keep-alive. The runtime sends one when it answered
+    without reading the body; gunicorn drains at most 64 KiB of such a body and otherwise closes
+    the connection after all, so a client's next request on it would be lost. Make gunicorn
+    close it, and say so."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        def start(status: str, response_headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            if ("Connection", "close") in response_headers:
+                server_response = getattr(start_response, "__self__", None)
+                if isinstance(server_response, gunicorn.http.wsgi.Response):
+                    server_response.force_close()
+            return start_response(status, response_headers, *exc_info)
+
+        return wsgi_app(environ, start)
+
+    return app
 
 
 class DrainingWorker(ThreadWorker):  # type: ignore[misc]
@@ -145,6 +166,7 @@ class FunctionServer(BaseApplication):  # type: ignore[misc]
         except Exception as exc:  # keep serving: /readyz reports it until the database is back
             log.error("could not reach Postgres/Redis at start: %s", exc)
         app = create_app(self.manifest, resources, self.settings.gateway_secret)
+        app.wsgi_app = honour_connection_close(app.wsgi_app)  # type: ignore[method-assign]
         log.info(
             "serving %s on %s", self.manifest.api.route if self.manifest.api else "", self.bind
         )

@@ -32,12 +32,6 @@ MARKER = "{consumer}-marker"  # in every description the suite submits, to spot 
 FAILURES: list[str] = []  # each failed test with the exact request and answer it saw
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "adversarial: hostile inputs through the dev gateway and to functions directly"
-    )
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -66,7 +60,7 @@ class Stack:
     database_url: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def stack(services: Services) -> Iterator[Stack]:
     dev = DevStack(
         scratch_dir("portico-adversarial-"),
@@ -84,7 +78,7 @@ def stack(services: Services) -> Iterator[Stack]:
         dev.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ownership(stack: Stack) -> Iterator[Ownership]:
     owners = ClaimOwners(stack.database_url)
     found = Ownership(owners)
@@ -100,7 +94,7 @@ def ownership(stack: Stack) -> Iterator[Ownership]:
         owners.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(stack: Stack, ownership: Ownership) -> Iterator[Api]:
     client = Api(stack.base_url, ownership)
     try:
@@ -119,7 +113,7 @@ class EchoPair:
     secret: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def echo(services: Services, ownership: Ownership) -> Iterator[EchoPair]:
     secret = secrets.token_urlsafe(24)
     env = {

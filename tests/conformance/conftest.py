@@ -8,7 +8,9 @@
 (the JWT credentials are HS256 issuers of the target's consumers; the defaults are the dev ones).
 
 Without a base URL the suite starts `portico dev` (all functions warm) on the test session's
-Postgres and Redis. The tests never rely on wiping state: they create what they check.
+Postgres and Redis, for this package's tests only (its review worker would otherwise go on
+consuming the queues later tests use). The tests never rely on wiping state: they create what
+they check.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def hs256_issuer(variable: str, username: str) -> JwtCredential:
     return consumer.jwt_credentials[0]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     alice = os.environ.get("PORTICO_CONFORMANCE_ALICE_KEY", "alice-dev-key")
     bob = os.environ.get("PORTICO_CONFORMANCE_BOB_KEY", "bob-dev-key")
