@@ -8,9 +8,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import httpx
 
+from portico.embedded import free_port
 from tests.conftest import ROOT
 
 
@@ -76,3 +79,29 @@ class Process:
 
     def text(self) -> str:
         return "".join(self.output)
+
+
+@contextmanager
+def behind_a_gateway(
+    names: Sequence[str], env: dict[str, str], *gateway_args: str
+) -> Iterator[tuple[Process, dict[str, Process]]]:
+    """`portico serve` for each named function and a `portico gateway` routing to them, all
+    ready; stopped on the way out."""
+    functions: dict[str, Process] = {}
+    started: list[Process] = []
+    try:
+        for name in names:
+            port = free_port()
+            functions[name] = Process(["serve", name, "--port", str(port)], env, port)
+            started.append(functions[name])
+        upstreams = [arg for n, p in functions.items() for arg in ("--upstream", f"{n}={p.url}")]
+        port = free_port()
+        gateway = Process(["gateway", "--port", str(port), *upstreams, *gateway_args], env, port)
+        started.append(gateway)
+        for function in functions.values():
+            function.wait_ready()
+        gateway.wait_ready(path="/healthz")
+        yield gateway, functions
+    finally:
+        for process in started:
+            process.stop()

@@ -22,7 +22,7 @@ from tests.adversarial.checks import Ownership
 from tests.adversarial.harness import Api, ClaimOwners, function_ports
 from tests.conftest import ROOT, Services, scratch_dir
 from tests.integration.devstack import DevStack
-from tests.processes import Process
+from tests.processes import behind_a_gateway
 
 ADVERSARIAL_FUNCTIONS_DIR = ROOT / "tests" / "functions" / "adversarial"
 ECHO_FUNCTIONS = ("echo-headers", "echo-jwt-headers", "echo-body")
@@ -123,25 +123,11 @@ def echo(services: Services, ownership: Ownership) -> Iterator[EchoPair]:
         "PORTICO_FUNCTIONS_DIR": str(ADVERSARIAL_FUNCTIONS_DIR),
         "PORTICO_GATEWAY_SECRET": secret,
     }
-    processes: list[Process] = []
-    ports: dict[str, int] = {}
-    try:
-        upstreams = []
-        for name in ECHO_FUNCTIONS:
-            ports[name] = free_port()
-            processes.append(Process(["serve", name, "--port", str(ports[name])], env, ports[name]))
-            upstreams += ["--upstream", f"{name}=http://127.0.0.1:{ports[name]}"]
-        gateway_port = free_port()
-        gateway = Process(["gateway", "--port", str(gateway_port), *upstreams], env, gateway_port)
-        processes.append(gateway)
-        for process in processes[:-1]:
-            process.wait_ready()
-        gateway.wait_ready(path="/healthz")
+    with behind_a_gateway(ECHO_FUNCTIONS, env) as (gateway, functions):
         client = Api(gateway.url, ownership, manifests=load_all(ADVERSARIAL_FUNCTIONS_DIR))
+        ports = {name: function.port for name, function in functions.items() if function.port}
+        assert gateway.port is not None
         try:
-            yield EchoPair(client, gateway_port, ports, secret)
+            yield EchoPair(client, gateway.port, ports, secret)
         finally:
             client.close()
-    finally:
-        for process in processes:
-            process.stop()

@@ -10,9 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from portico.embedded import free_port
 from tests.conftest import TEST_FUNCTIONS_DIR, Services
-from tests.processes import Process
+from tests.processes import behind_a_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -29,23 +28,8 @@ def gateway_url(services: Services) -> Iterator[str]:
         "REDIS_URL": services.redis_url,
         "PORTICO_FUNCTIONS_DIR": str(TEST_FUNCTIONS_DIR),
     }
-    processes: list[Process] = []
-    try:
-        upstreams = []
-        for name in FUNCTIONS:
-            port = free_port()
-            processes.append(Process(["serve", name, "--port", str(port)], env, port))
-            upstreams += ["--upstream", f"{name}=http://127.0.0.1:{port}"]
-        port = free_port()
-        gateway = Process(["gateway", "--port", str(port), *upstreams], env, port)
-        processes.append(gateway)
-        for process in processes[:-1]:
-            process.wait_ready()
-        gateway.wait_ready(path="/healthz")
+    with behind_a_gateway(FUNCTIONS, env) as (gateway, _):
         yield gateway.url
-    finally:
-        for process in processes:
-            process.stop()
 
 
 @pytest.fixture()

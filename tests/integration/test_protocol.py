@@ -18,11 +18,10 @@ import pytest
 
 from portico import headers, http_limits
 from portico.consumers import DEV_CONSUMERS
-from portico.embedded import free_port
 from portico.jwt_auth import issue_hs256
 from tests.conftest import TEST_FUNCTIONS_DIR, Services
 from tests.identity import GATEWAY_SECRET
-from tests.processes import Process
+from tests.processes import Process, behind_a_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -45,21 +44,8 @@ def stack(services: Services) -> Iterator[Stack]:
         "PORTICO_FUNCTIONS_DIR": str(TEST_FUNCTIONS_DIR),
         "PORTICO_GATEWAY_SECRET": GATEWAY_SECRET,
     }
-    functions = {}
-    for name in FUNCTIONS:
-        port = free_port()
-        functions[name] = Process(["serve", name, "--port", str(port)], env, port)
-    upstreams = [arg for n, p in functions.items() for arg in ("--upstream", f"{n}={p.url}")]
-    port = free_port()
-    gateway = Process(["gateway", "--port", str(port), *upstreams], env, port)
-    try:
-        for process in functions.values():
-            process.wait_ready()
-        gateway.wait_ready(path="/healthz")
+    with behind_a_gateway(FUNCTIONS, env) as (gateway, functions):
         yield Stack(gateway, functions)
-    finally:
-        for process in [gateway, *functions.values()]:
-            process.stop()
 
 
 @pytest.fixture()
