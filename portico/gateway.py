@@ -52,6 +52,7 @@ HIDDEN_RESPONSE_HEADERS = HOP_BY_HOP | {"server"}
 # Headers aiohttp's client would add of its own accord; a client's own are forwarded as sent.
 NOT_ADDED = frozenset({hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE})
 INTERNAL_METHODS = frozenset({"GET", "HEAD"})
+BODY_IDLE_SECONDS = 10.0  # the longest a client may pause while sending a body (Kong: 60)
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,13 @@ class Gateway:
             if isinstance(outcome, web.Response):
                 return outcome
             consumer = outcome
-        body = await read_body(request, api.max_body_bytes)
+        try:
+            body = await read_body(request, api.max_body_bytes)
+        except TimeoutError:  # nginx's client_body_timeout: Kong answers 408 too
+            log.info("no body data for %.0f s: 408", BODY_IDLE_SECONDS)
+            response = kong_message(408)
+            response.force_close()
+            return response
         if body is None:
             return kong_message(413, "Request size limit exceeded")
         limit_headers: dict[str, str] = {}
@@ -358,15 +365,20 @@ class Gateway:
 
 
 async def read_body(request: web.BaseRequest, limit: int) -> bytes | None:
-    """The body, or None when it is larger than the route's max_body_bytes."""
+    """The body, or None when it is larger than the route's max_body_bytes; TimeoutError when
+    the client sends none of it for BODY_IDLE_SECONDS (also what a malformed chunk arriving
+    after the headers comes to: aiohttp's parser stops, and the body never ends)."""
     if request.content_length is not None and request.content_length > limit:
         return None
     body = bytearray()
-    async for chunk in request.content.iter_chunked(64 * 1024):  # chunked bodies too
+    while True:
+        async with asyncio.timeout(BODY_IDLE_SECONDS):
+            chunk = await request.content.read(64 * 1024)  # chunked bodies too
+        if not chunk:
+            return bytes(body)
         body += chunk
         if len(body) > limit:
             return None
-    return bytes(body)
 
 
 def run_gateway(

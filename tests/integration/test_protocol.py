@@ -332,3 +332,23 @@ def test_odd_requests_without_credentials_get_kongs_json(stack, request_bytes, s
     assert answer.status == status
     assert answer.headers["Content-Type"].startswith("application/json")
     assert answer.json() == {"message": message or "no Route matched with those values"}
+
+
+def test_a_body_that_stalls_or_breaks_after_the_headers_gets_kongs_408_not_a_hang(stack):
+    """nginx's client_body_timeout, Kong's 408. A malformed chunk arriving after the headers
+    comes to the same: aiohttp's parser stops there, and the body would never end."""
+    head = b"POST /open-echo HTTP/1.1\r\nHost: x\r\n"
+    cases = [
+        (head + b"Content-Length: 10\r\n\r\nabc", b""),
+        (head + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", b"zz\r\n"),
+    ]
+    for first, later in cases:
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", stack.gateway.port), timeout=30) as sock:
+            sock.sendall(first)
+            time.sleep(0.3)
+            sock.sendall(later)
+            answer = sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert answer.endswith(b'{"message": "Request timeout"}')
+        assert time.monotonic() - started < 20
