@@ -36,6 +36,7 @@ from portico.transaction import DeadlineExceeded
 
 log = logging.getLogger("portico.runtime")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+SECRET_HEADER = headers.GATEWAY_SECRET.lower()  # a handler never sees the gateway's secret
 PROCESS_STARTED_AT = float(os.environ.get("PORTICO_STARTED_AT", time.time()))
 
 
@@ -169,7 +170,7 @@ def invoke(state: FunctionState, path_params: dict[str, str]) -> Response:
             path_params=path_params,
             query=query,
             caller=authenticated_caller(state, incoming),
-            headers={k: v for k, v in incoming.headers.items() if k != headers.GATEWAY_SECRET},
+            headers={k: v for k, v in incoming.headers.items() if k.lower() != SECRET_HEADER},
             request_id=g.request_id,
         )
         result = run_with_deadline(state, event, idempotent_request(state.api, event))
