@@ -14,7 +14,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import aiohttp
@@ -28,7 +29,7 @@ from redis.backoff import NoBackoff
 from portico import headers, jwt_auth
 from portico.consumers import DEV_CONSUMERS, Consumer, by_api_key, by_issuer
 from portico.cors import is_preflight, origin_headers, preflight_headers
-from portico.gateway_server import SERVER_HEADER, kong_message, serve
+from portico.gateway_server import kong_message, serve
 from portico.limits import upstream_timeout_seconds
 from portico.logs import request_id_from, request_id_var
 from portico.manifest import Api, Cors, Manifest
@@ -59,13 +60,12 @@ BODY_IDLE_SECONDS = 10.0  # the longest a client may pause while sending a body 
 class Upstream:
     manifest: Manifest
     base_url: str
-    # Client headers never forwarded (lower case): hop-by-hop ones and portico.upstream's.
-    dropped: frozenset[str] = field(init=False)
 
-    def __post_init__(self) -> None:
+    @cached_property
+    def dropped(self) -> frozenset[str]:
+        """Client headers never forwarded (lower case): hop-by-hop ones and portico.upstream's."""
         api = self.manifest.api
-        removed = header_policy(api).removed() if api is not None else frozenset()
-        object.__setattr__(self, "dropped", HOP_BY_HOP | removed)
+        return HOP_BY_HOP | (header_policy(api).removed() if api is not None else frozenset())
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ class Gateway:
             log.exception("unexpected error in the gateway")
             response = kong_message(500)
         response.headers[headers.REQUEST_ID] = request_id
-        response.headers["Server"] = SERVER_HEADER
+        response.headers["Server"] = headers.SERVER_NAME
         log.info(
             "%s %s -> %s in %.1f ms",
             request.method,

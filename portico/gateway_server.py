@@ -20,11 +20,10 @@ from aiohttp import web
 from aiohttp.http_exceptions import LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
-from portico import http_limits
+from portico import headers, http_limits
 
 log = logging.getLogger("portico.gateway")
 
-SERVER_HEADER = "portico"
 # kong/error_handlers.lua
 KONG_BODIES = {
     400: "Bad request",
@@ -55,7 +54,7 @@ def kong_message(
         status=status, text=json.dumps({"message": text}), content_type="application/json"
     )
     response.headers.update(extra or {})
-    response.headers["Server"] = SERVER_HEADER
+    response.headers["Server"] = headers.SERVER_NAME
     return response
 
 

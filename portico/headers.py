@@ -5,6 +5,7 @@ REQUEST_ID = "X-Request-ID"  # the correlation-id header, set by the gateway, ec
 CONSUMER_USERNAME = "X-Consumer-Username"  # Kong's upstream headers naming the authenticated caller
 CONSUMER_ID = "X-Consumer-ID"
 RETRY_AFTER = "Retry-After"
+SERVER_NAME = "portico"  # every Portico server's Server header: no software, no version
 
 AUTHORIZATION = "Authorization"  # where JWTs come (Bearer)
 # Headers a client must never be able to set for itself: the gateway strips them.

@@ -11,12 +11,14 @@ from flask import Flask, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from portico import headers
+
 
 class QuietRequestHandler(WSGIRequestHandler):
     """Werkzeug's handler, without the versions in its Server header or a log line per probe."""
 
     def version_string(self) -> str:
-        return "portico"
+        return headers.SERVER_NAME
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return None

@@ -16,7 +16,9 @@ FUNCTION_HEADER_COUNT = 200
 
 # The dev gateway (aiohttp): its limits apply to the request target, and to a header's name
 # and its value each.
-GATEWAY_TARGET_BYTES = FUNCTION_REQUEST_LINE_BYTES - len("OPTIONS  HTTP/1.1") - 15
+# The function's line adds the method (OPTIONS the longest a route takes) and " HTTP/1.1" to the
+# target; a small margin on top.
+GATEWAY_TARGET_BYTES = FUNCTION_REQUEST_LINE_BYTES - len("OPTIONS ") - len(" HTTP/1.1") - 15
 GATEWAY_HEADER_PART_BYTES = 8190
 GATEWAY_HEADER_COUNT = 100
 # Headers the dev gateway adds or replaces on the way (Host, Content-Length, X-Request-ID,

@@ -317,11 +317,17 @@ def with_consumers(
     config = yaml.safe_load(config_text)
     config["consumers"] = [consumer(c) for c in sorted(consumers, key=lambda c: c.username)]
     if gateway_secret:
-        for route_entry in config["routes"]:
-            for entry in route_entry["plugins"]:
-                if entry["name"] == "request-transformer":
-                    added = entry["config"]["add"]["headers"]
-                    entry["config"]["add"]["headers"] = [
-                        h.replace(SECRET_REFERENCE, gateway_secret) for h in added
-                    ]
+        for added in added_headers(config):
+            lines = added["headers"]
+            added["headers"] = [line.replace(SECRET_REFERENCE, gateway_secret) for line in lines]
     return to_yaml(config)
+
+
+def added_headers(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `add` part of every route's request-transformer."""
+    return [
+        entry["config"]["add"]
+        for route_entry in config["routes"]
+        for entry in route_entry["plugins"]
+        if entry["name"] == "request-transformer"
+    ]

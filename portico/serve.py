@@ -23,7 +23,7 @@ from gunicorn import glogging, util
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
-from portico import http_limits, problems
+from portico import headers, http_limits, problems
 from portico.config import Settings
 from portico.logs import configure_logging, logging_config
 from portico.manifest import Manifest, load_all
@@ -42,9 +42,6 @@ class QuietLogger(glogging.Logger):  # type: ignore[misc]
         return None
 
 
-SERVER_HEADER = "portico"
-
-
 def write_problem(sock: socket.socket, status: int, reason: str, message: str) -> None:
     """gunicorn's util.write_error, the same answer as problem+json instead of an HTML page."""
     body: dict[str, Any] = {"type": "about:blank", "title": reason, "status": status}
@@ -52,7 +49,7 @@ def write_problem(sock: socket.socket, status: int, reason: str, message: str) -
         body["detail"] = message
     payload = json.dumps(body).encode()
     head = (
-        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nServer: {SERVER_HEADER}\r\n"
+        f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nServer: {headers.SERVER_NAME}\r\n"
         f"Content-Type: {problems.PROBLEM_JSON}\r\nContent-Length: {len(payload)}\r\n\r\n"
     )
     util.write_nonblock(sock, head.encode("latin-1") + payload)
@@ -85,7 +82,7 @@ class DrainingWorker(ThreadWorker):  # type: ignore[misc]
         # gunicorn offers no setting for either: its error writer and its Server header are
         # module globals, replaced here in the function's own worker process.
         util.write_error = write_problem
-        gunicorn.http.wsgi.SERVER = SERVER_HEADER
+        gunicorn.http.wsgi.SERVER = headers.SERVER_NAME
         super().init_process()
 
     def handle_exit(self, sig: int, frame: Any) -> None:

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ import pytest
 
 from portico import headers, http_limits
 from portico.consumers import DEV_CONSUMERS
+from portico.embedded import free_port
+from portico.health import serve_health
 from portico.jwt_auth import issue_hs256
 from tests.conftest import TEST_FUNCTIONS_DIR, Services
 from tests.identity import GATEWAY_SECRET
@@ -352,3 +355,11 @@ def test_a_body_that_stalls_or_breaks_after_the_headers_gets_kongs_408_not_a_han
         assert answer.startswith(b"HTTP/1.1 408 "), answer
         assert answer.endswith(b'{"message": "Request timeout"}')
         assert time.monotonic() - started < 20
+
+
+def test_the_health_server_of_workers_and_the_relay_names_no_version():
+    port = free_port()
+    serve_health("review-claim", threading.Event(), lambda: True, "127.0.0.1", port)
+    response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+    assert response.status_code == 200
+    assert response.headers["Server"] == "portico"
