@@ -73,8 +73,10 @@ render: $(STAMP) ## Regenerate gateway-config/ and the chart's generated values 
 
 lock: ## Re-pin constraints.txt from a fresh resolve
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade setuptools
 	.lock-venv/bin/pip install --quiet -e '.[embedded,dev,bench]'
-	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^portico' > constraints.txt
+	@# --all keeps setuptools: the image's build of Portico itself is pinned by it too.
+	.lock-venv/bin/pip freeze --all --exclude-editable | grep -v -E '^(portico|pip)==' > constraints.txt
 	rm -rf .lock-venv
 
 # The image, the kind cluster and the e2e tests: images, kind-up, kind-load, deploy, e2e, kind-down

@@ -135,6 +135,14 @@ def test_every_pod_has_a_pod_level_security_context(switch):
 
 
 @pytest.mark.parametrize("switch", SWITCHES)
+def test_no_pod_mounts_a_service_account_token(switch):
+    """Nothing in the release calls the Kubernetes API, so no pod carries a token for it
+    (Knative Services included: Knative's PodSpec takes the field without a feature flag)."""
+    for label, spec in pod_specs(RENDERED[switch]):
+        assert spec.get("automountServiceAccountToken") is False, label
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
 def test_every_long_running_container_has_liveness_and_readiness_probes(switch):
     for label, spec in long_running(RENDERED[switch]):
         for container in spec["containers"]:

@@ -1,0 +1,116 @@
+"""The Docker engine, through its CLI: is one there, build the image, run and stop containers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.conftest import ROOT
+
+IMAGE = "portico-functions:image-tests"
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)}: {result.stderr.strip() or result.stdout}")
+    return result
+
+
+def missing_engine() -> str | None:
+    """Why no Docker engine can be used here, or None when one answers."""
+    if shutil.which("docker") is None:
+        return "no docker CLI on PATH"
+    try:
+        result = docker("info", "--format", "{{.ServerVersion}}", check=False, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "the Docker engine did not answer 'docker info' within 20 s"
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
+        return f"no Docker engine answers ('docker info': {lines[-1]})"
+    return None
+
+
+def build_image(tag: str = IMAGE) -> str:
+    """`make image`'s script, so the tier runs the image users get from the same steps."""
+    result = subprocess.run(
+        ["bash", "docker/build.sh"],
+        cwd=ROOT,
+        env={**os.environ, "IMAGE": tag},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"docker/build.sh failed:\n{result.stdout[-4000:]}\n{result.stderr}")
+    return tag
+
+
+def image_user(image: str) -> str:
+    return str(docker("image", "inspect", "--format", "{{.Config.User}}", image).stdout.strip())
+
+
+@dataclass
+class Container:
+    """One running container; `stop` is the kubelet's: SIGTERM, SIGKILL after the grace."""
+
+    name: str
+    network: str
+    exit_code: int | None = None
+    stop_seconds: float | None = None
+    _inspected: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def run(cls, name: str, network: str, run_args: Sequence[str]) -> Container:
+        docker("run", "--detach", "--name", name, "--network", network, *run_args)
+        return cls(name, network)
+
+    def inspect(self) -> dict[str, Any]:
+        found: list[dict[str, Any]] = json.loads(docker("inspect", self.name).stdout)
+        return found[0]
+
+    @property
+    def ip(self) -> str:
+        return str(self.inspect()["NetworkSettings"]["Networks"][self.network]["IPAddress"])
+
+    def running(self) -> bool:
+        return bool(self.inspect()["State"]["Running"])
+
+    def logs(self) -> str:
+        result = docker("logs", self.name, check=False)
+        return result.stdout + result.stderr
+
+    def exec(self, *command: str) -> subprocess.CompletedProcess[str]:
+        return docker("exec", self.name, *command, check=False)
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the container to exit by itself; its exit code."""
+        deadline = time.monotonic() + timeout
+        while self.running():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name} still running after {timeout} s:\n{self.logs()}")
+            time.sleep(0.2)
+        self.exit_code = int(self.inspect()["State"]["ExitCode"])
+        return self.exit_code
+
+    def stop(self, grace_seconds: int) -> int:
+        started = time.monotonic()
+        docker("stop", "--time", str(grace_seconds), self.name, timeout=grace_seconds + 60)
+        self.stop_seconds = time.monotonic() - started
+        self.exit_code = int(self.inspect()["State"]["ExitCode"])
+        return self.exit_code
+
+    def changes(self) -> list[str]:
+        """What the container wrote into its own filesystem (`docker diff`)."""
+        return docker("diff", self.name).stdout.splitlines()
+
+    def remove(self) -> None:
+        docker("rm", "--force", "--volumes", self.name, check=False)
