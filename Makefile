@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEV_DIR ?= .dev
 
 .DEFAULT_GOAL := help
-.PHONY: help venv dev dev-reset render bench bench-quick test test-unit test-chart test-integration test-conformance test-adversarial test-faults lint typecheck check lock clean
+.PHONY: help venv dev dev-reset render bench bench-quick test test-unit test-chart test-integration test-conformance test-adversarial test-faults test-image image base-image lint typecheck check lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -28,8 +28,8 @@ dev-reset: ## Delete the local data kept in .dev/ (database, queue)
 	rm -rf $(DEV_DIR)
 	@echo "==> $(DEV_DIR) removed; the next 'make dev' starts from empty, seeded data"
 
-test: $(STAMP) lint typecheck check ## Lint, type-check, validate manifests; unit, chart, integration, conformance (+ fuzz), adversarial, fault and bench-harness tests
-	$(BIN)/pytest tests/unit tests/chart tests/integration tests/conformance tests/adversarial tests/faults tests/bench
+test: $(STAMP) lint typecheck check ## Lint, type-check, validate manifests; unit, chart, integration, conformance (+ fuzz), adversarial, fault, bench-harness and image tests
+	$(BIN)/pytest tests/unit tests/chart tests/integration tests/conformance tests/adversarial tests/faults tests/bench tests/image
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
 	$(BIN)/pytest tests/unit
@@ -42,6 +42,9 @@ test-conformance: $(STAMP) ## The API contract (PORTICO_CONFORMANCE_BASE_URL, or
 
 test-adversarial: $(STAMP) ## Hostile input through the dev gateway and straight to functions (~2 min)
 	$(BIN)/pytest tests/adversarial
+
+test-image: $(STAMP) ## The image tier: the function image run as the chart's pod specs say (skipped without a Docker engine)
+	$(BIN)/pytest tests/image
 
 test-chart: $(STAMP) ## Chart tests: render with the real Helm engine, lint, validate every object
 	$(BIN)/pytest tests/chart
@@ -79,7 +82,15 @@ lock: ## Re-pin constraints.txt from a fresh resolve
 	.lock-venv/bin/pip freeze --all --exclude-editable | grep -v -E '^(portico|pip)==' > constraints.txt
 	rm -rf .lock-venv
 
-# The image, the kind cluster and the e2e tests: images, kind-up, kind-load, deploy, e2e, kind-down
+IMAGE ?= portico-functions:dev
+
+image: ## Build the function image (IMAGE, default portico-functions:dev); BASE_IMAGE overrides python:3.11-slim
+	@IMAGE=$(IMAGE) bash docker/build.sh
+
+base-image: ## Make a stand-in for python:3.11-slim from Debian's packages (root, debootstrap), for machines no registry serves
+	@bash docker/base-image.sh
+
+# The kind cluster and the e2e tests: images, kind-up, kind-load, deploy, e2e, kind-down
 include kind/kind.mk
 
 clean: ## Remove the virtualenv and caches (keeps .dev/ data)

@@ -14,8 +14,8 @@ MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
 require_engine base-image
 command -v debootstrap >/dev/null 2>&1 ||
-  die "base-image needs debootstrap (Debian/Ubuntu: apt-get install debootstrap)"
-((EUID == 0)) || die "base-image needs root: debootstrap installs into a chroot (run it with sudo)"
+  die "base-image needs debootstrap (Debian/Ubuntu: apt-get install debootstrap)" 3
+((EUID == 0)) || die "base-image needs root: debootstrap installs into a chroot (run it with sudo)" 3
 
 rootfs="$(mktemp -d "${TMPDIR:-/tmp}/portico-base.XXXXXX")"
 trap 'rm -rf "$rootfs"' EXIT
@@ -34,7 +34,7 @@ ln -sf python3 "$rootfs/usr/bin/python"
 # A stand-in made on this machine trusts what this machine trusts: the local CAs (an egress
 # proxy's, a company's) that `pip install` during `make image` may meet.
 if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
-  step "adding this machine's local CAs ($(ls /usr/local/share/ca-certificates/*.crt | xargs -n1 basename | tr '\n' ' '))"
+  step "adding this machine's local CAs from /usr/local/share/ca-certificates"
   cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
   chroot "$rootfs" update-ca-certificates >/dev/null
 fi

@@ -1,16 +1,20 @@
 # shellcheck shell=bash
 # Helpers shared by the docker/ scripts. Source it; it does nothing on its own.
 
+# shellcheck disable=SC2034  # read by the scripts that source this file
 DEFAULT_BASE="python:3.11-slim"
+# shellcheck disable=SC2034
 STANDIN_BASE="portico-base:bookworm-python3.11"
 
 step() {
   echo "==> $*"
 }
 
+# die MESSAGE [CODE]: exit 3 means "no base image can be had here", which the image tier
+# reports as a skip; anything else is a failure.
 die() {
-  echo "error: $*" >&2
-  exit 1
+  echo "error: $1" >&2
+  exit "${2:-1}"
 }
 
 require_engine() {

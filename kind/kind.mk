@@ -3,7 +3,6 @@
 # Every target checks its tools first (kind/require.sh) and says what is missing.
 # Only e2e needs the project venv. See kind/README.md.
 
-IMAGE        ?= portico-functions:dev
 KIND_CLUSTER ?= portico
 KUBE_CONTEXT ?= kind-$(KIND_CLUSTER)
 E2E_BASE_URL ?= http://localhost:32080
@@ -11,9 +10,7 @@ KIND_ENV     := KIND_CLUSTER=$(KIND_CLUSTER) KUBE_CONTEXT=$(KUBE_CONTEXT)
 
 .PHONY: images kind-up kind-load deploy e2e kind-down
 
-images: ## Build the function image (IMAGE, default portico-functions:dev) from docker/Dockerfile
-	@bash kind/require.sh images docker git
-	docker build -f docker/Dockerfile -t $(IMAGE) --build-arg REVISION=$$(git rev-parse HEAD) .
+images: image ## The function image for kind: the same as `make image`
 
 kind-up: ## Create the kind cluster with pinned Knative Serving, Kourier and KEDA
 	@$(KIND_ENV) bash kind/up.sh
@@ -21,8 +18,8 @@ kind-up: ## Create the kind cluster with pinned Knative Serving, Kourier and KED
 kind-load: ## Load the function image (IMAGE) into the kind cluster
 	@$(KIND_ENV) IMAGE=$(IMAGE) bash kind/load.sh
 
-deploy: ## helm upgrade --install the chart into the kind cluster (kind/values.yaml)
-	@$(KIND_ENV) bash kind/deploy.sh
+deploy: ## helm upgrade --install the chart into the kind cluster (kind/values.yaml, image IMAGE)
+	@$(KIND_ENV) IMAGE=$(IMAGE) bash kind/deploy.sh
 
 e2e: $(STAMP) ## helm test, the conformance suite via Kong, and the scale-to-zero e2e tests
 	@bash kind/require.sh e2e kubectl helm

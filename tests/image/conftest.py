@@ -25,7 +25,15 @@ from psycopg import sql
 
 from tests.chart.helm import Rendered, render
 from tests.conftest import Services, scratch_dir
-from tests.image.docker import IMAGE, Container, build_image, docker, image_user, missing_engine
+from tests.image.docker import (
+    IMAGE,
+    Container,
+    NoBaseImage,
+    build_image,
+    docker,
+    image_user,
+    missing_engine,
+)
 from tests.image.pods import Cluster, Probe, Workload, pod_name, workloads
 from tests.image.services import Address, Forwarder
 
@@ -41,7 +49,11 @@ def release_values(runtime: str) -> dict[str, Any]:
         "postgres": {"enabled": False},
         "externalDatabase": {"existingSecret": DB_SECRET},
         "redis": {"enabled": False},
-        "externalRedis": {"existingSecret": REDIS_SECRET, "host": "redis.image-tests", "port": 6379},
+        "externalRedis": {
+            "existingSecret": REDIS_SECRET,
+            "host": "redis.image-tests",
+            "port": 6379,
+        },
         "functions": {"runtime": runtime},
         "migrations": {"seed": True},
         "consumers": {"devConsumers": True},
@@ -53,8 +65,8 @@ RELEASES: dict[str, Rendered] = {
 }
 WORKLOADS = {runtime: workloads(r, IMAGE) for runtime, r in RELEASES.items()}
 RAN: list[str] = []  # what the tier ran, for the summary line
-_MISSING = missing_engine() if os.environ.get("PORTICO_IMAGE_TESTS") != "0" else (
-    "PORTICO_IMAGE_TESTS=0"
+_MISSING = (
+    missing_engine() if os.environ.get("PORTICO_IMAGE_TESTS") != "0" else ("PORTICO_IMAGE_TESTS=0")
 )
 
 
@@ -82,7 +94,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture(scope="session")
 def image() -> str:
     started = time.monotonic()
-    build_image(IMAGE)
+    try:
+        build_image(IMAGE)
+    except NoBaseImage as missing:
+        pytest.skip(f"image tier: no base image: {missing}")
     size = int(docker("image", "inspect", "--format", "{{.Size}}", IMAGE).stdout) / 1e6
     RAN.append(f"built with docker/build.sh in {time.monotonic() - started:.0f} s, {size:.0f} MB")
     return IMAGE
@@ -124,7 +139,8 @@ class Backends:
 def _with_address(url: str, address: Address, path: str) -> str:
     parts = urllib.parse.urlsplit(url)
     userinfo = parts.netloc.rpartition("@")[0]
-    netloc = f"{userinfo}@{address.host}:{address.port}" if userinfo else f"{address.host}:{address.port}"
+    hostport = f"{address.host}:{address.port}"
+    netloc = f"{userinfo}@{hostport}" if userinfo else hostport
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc, path=path))
 
 
@@ -142,8 +158,9 @@ def make_backends(services: Services, network: Network) -> Iterator[Callable[[st
 
     def make(database: str, redis_db: int) -> Backends:
         with psycopg.connect(services.database_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+            name = sql.Identifier(database)
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
         database_url = _with_address(
             services.database_url, _address(services.database_url), f"/{database}"
         )
@@ -208,7 +225,9 @@ class Pod:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"{self.workload.id} not ready in {timeout} s:\n{self.container.logs()}")
+        raise AssertionError(
+            f"{self.workload.id} not ready in {timeout} s:\n{self.container.logs()}"
+        )
 
 
 @dataclass
@@ -247,7 +266,9 @@ def make_kubelet(network: Network, image: str) -> Iterator[Callable[[str, Backen
 
     def make(runtime: str, backends: Backends) -> Kubelet:
         scratch = scratch_dir(f"portico-image-{runtime}-")
-        kubelet = Kubelet(network, Cluster(RELEASES[runtime], backends.secrets, Path(scratch)), user)
+        kubelet = Kubelet(
+            network, Cluster(RELEASES[runtime], backends.secrets, Path(scratch)), user
+        )
         made.append(kubelet)
         return kubelet
 
@@ -277,7 +298,9 @@ class Release:
 
 
 @pytest.fixture(scope="session")
-def release(make_backends: Callable[[str, int], Backends], make_kubelet: Callable[..., Kubelet]) -> Release:
+def release(
+    make_backends: Callable[[str, int], Backends], make_kubelet: Callable[..., Kubelet]
+) -> Release:
     backends = make_backends("portico_image", 6)
     kubelet = make_kubelet("deployment", backends)
     [job] = [w for w in WORKLOADS["deployment"] if w.label.startswith("Job/")]
@@ -287,7 +310,7 @@ def release(make_backends: Callable[[str, int], Backends], make_kubelet: Callabl
         w for w in WORKLOADS["deployment"] if w.label.startswith("Deployment/") and not w.init
     ]
     pods = {w.label: kubelet.start(w, "release") for w in long_running}
-    for label, pod in pods.items():
+    for pod in pods.values():
         seconds = pod.wait_ready()
         RAN.append(f"{pod.workload.id} ({pod.workload.role}): ready in {seconds:.1f} s")
     return Release(backends, kubelet, migrate, pods)

@@ -14,9 +14,16 @@ from typing import Any
 from tests.conftest import ROOT
 
 IMAGE = "portico-functions:image-tests"
+NO_BASE_IMAGE = 3  # docker/lib.sh's exit code for it
 
 
-def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+class NoBaseImage(Exception):
+    """Neither python:3.11-slim nor the means to make the stand-in (root, debootstrap)."""
+
+
+def docker(
+    *args: str, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -49,6 +56,8 @@ def build_image(tag: str = IMAGE) -> str:
         text=True,
         check=False,
     )
+    if result.returncode == NO_BASE_IMAGE:
+        raise NoBaseImage(result.stderr.strip().splitlines()[-1])
     if result.returncode != 0:
         raise RuntimeError(f"docker/build.sh failed:\n{result.stdout[-4000:]}\n{result.stderr}")
     return tag

@@ -283,9 +283,10 @@ class Cluster:
 
     def _folder(self, volume: Mapping[str, Any], pod_name: str) -> Path:
         """Where a volume lives: a memory-backed emptyDir on this host's tmpfs, as a node's."""
+        name = str(volume["name"])
         if volume.get("emptyDir", {}).get("medium") == "Memory":
-            return self.memory_scratch / pod_name / volume["name"]
-        return self.scratch / pod_name / volume["name"]
+            return self.memory_scratch / pod_name / name
+        return self.scratch / pod_name / name
 
     def _fill(self, where: str, volume: Mapping[str, Any], source: Path, fs_group: Any) -> None:
         source.mkdir(parents=True)

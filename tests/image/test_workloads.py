@@ -32,12 +32,14 @@ def test_the_migrations_job_migrates_and_seeds_then_exits_0(release: Release) ->
 
 
 @pytest.mark.parametrize("label", DEPLOYMENTS)
-def test_every_deployment_passes_its_probes_and_serves_metrics(release: Release, label: str) -> None:
+def test_every_deployment_passes_its_probes_and_serves_metrics(
+    release: Release, label: str
+) -> None:
     pod = release.pods[label]
     function = pod.workload.env_value("PORTICO_FUNCTION")
     for probe in pod.workload.probes():
         response = pod.probe(probe)
-        assert response.status_code == 200, (probe, response.text)
+        assert response.status_code == 200, (probe, response.text, pod.container.logs()[-3000:])
         assert response.json()["function"] == function, (probe, response.text)
     metrics = httpx.get(pod.url("/metrics"), timeout=5)
     assert metrics.status_code == 200
@@ -45,7 +47,9 @@ def test_every_deployment_passes_its_probes_and_serves_metrics(release: Release,
 
 
 @pytest.mark.parametrize("label", DEPLOYMENTS)
-def test_every_container_runs_as_the_pod_specs_user_and_groups(release: Release, label: str) -> None:
+def test_every_container_runs_as_the_pod_specs_user_and_groups(
+    release: Release, label: str
+) -> None:
     pod = release.pods[label]
     context = {**pod.workload.pod["securityContext"], **pod.workload.container["securityContext"]}
     status = pod.container.exec("cat", "/proc/1/status").stdout
@@ -114,4 +118,3 @@ def test_kongs_init_container_writes_the_full_config_with_the_gateway_secret(
     assert "vault://" not in text and secret in text
     assert {c["username"] for c in config["consumers"]} >= {"alice", "bob"}
     RAN.append(f"{init.id} ({init.role}): wrote /kong/kong.yaml, exit 0")
-
