@@ -15,7 +15,6 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
@@ -23,7 +22,6 @@ import pytest
 import redis
 from psycopg import sql
 
-from tests.chart.helm import Rendered, render
 from tests.conftest import Services, scratch_dir
 from tests.image.docker import (
     IMAGE,
@@ -34,36 +32,11 @@ from tests.image.docker import (
     image_user,
     missing_engine,
 )
-from tests.image.pods import Cluster, Probe, Workload, pod_name, workloads
+from tests.image.pods import Cluster, Probe, Workload, pod_name
+from tests.image.release import DB_SECRET, REDIS_SECRET, RELEASES, WORKLOADS
 from tests.image.services import Address, Forwarder
 
-DB_SECRET, REDIS_SECRET = "image-tests-db", "image-tests-redis"
-REPOSITORY, TAG = IMAGE.split(":")
 READY_WITHIN_S = 60.0
-
-
-def release_values(runtime: str) -> dict[str, Any]:
-    """The chart's values for an install with one's own Postgres and Redis."""
-    return {
-        "image": {"repository": REPOSITORY, "tag": TAG, "pullPolicy": "Never"},
-        "postgres": {"enabled": False},
-        "externalDatabase": {"existingSecret": DB_SECRET},
-        "redis": {"enabled": False},
-        "externalRedis": {
-            "existingSecret": REDIS_SECRET,
-            "host": "redis.image-tests",
-            "port": 6379,
-        },
-        "functions": {"runtime": runtime},
-        "migrations": {"seed": True},
-        "consumers": {"devConsumers": True},
-    }
-
-
-RELEASES: dict[str, Rendered] = {
-    runtime: render(release_values(runtime)) for runtime in ("deployment", "knative")
-}
-WORKLOADS = {runtime: workloads(r, IMAGE) for runtime, r in RELEASES.items()}
 RAN: list[str] = []  # what the tier ran, for the summary line
 _MISSING = (
     missing_engine() if os.environ.get("PORTICO_IMAGE_TESTS") != "0" else ("PORTICO_IMAGE_TESTS=0")
@@ -277,14 +250,6 @@ def make_kubelet(network: Network, image: str) -> Iterator[Callable[[str, Backen
     finally:
         for kubelet in made:
             kubelet.remove_all()
-
-
-def workload(runtime: str, label: str, container: str | None = None) -> Workload:
-    [found] = [
-        w for w in WORKLOADS[runtime]
-        if w.label == label and (container is None or w.container["name"] == container)
-    ]  # fmt: skip
-    return found
 
 
 @dataclass

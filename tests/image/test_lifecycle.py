@@ -15,7 +15,8 @@ import psycopg
 import pytest
 
 from portico import headers
-from tests.image.conftest import RAN, Backends, Kubelet, Pod, Release, workload
+from tests.image.conftest import RAN, Backends, Kubelet, Pod, Release
+from tests.image.release import workload
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -11,8 +11,9 @@ import psycopg
 import pytest
 import yaml
 
-from tests.image.conftest import RAN, WORKLOADS, Backends, Kubelet, Release, workload
+from tests.image.conftest import RAN, Backends, Kubelet, Release
 from tests.image.pods import Workload
+from tests.image.release import WORKLOADS, workload
 
 pytestmark = pytest.mark.timeout(600)
 
