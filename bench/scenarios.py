@@ -3,6 +3,7 @@ Postgres and Redis, with the same load, and reports them against its baseline.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import statistics
 import sys
@@ -21,6 +22,7 @@ from rq import Queue
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
+from bench import containers
 from bench.harness import (
     BENCH_FUNCTIONS,
     CLAIMS_FUNCTIONS,
@@ -31,7 +33,7 @@ from bench.harness import (
     local,
 )
 from bench.load import percentile
-from bench.processes import ROOT, Server, gunicorn, portico
+from bench.processes import ROOT, NotReady, Server, gunicorn, portico
 from portico import headers, outbox
 from portico.consumers import DEV_CONSUMERS
 from portico.embedded import free_port as port
@@ -328,6 +330,7 @@ def cold_start(bench: Bench) -> Scenario:
                 samples.append(server.start())
                 server.stop()
         scenario.rows.append(timing_row(variant, samples, baseline=i == 0))
+    submit_claim_container(bench, scenario)
     samples = []
     with bench.step("Portico hello at zero, first request through the gateway"):
         for _ in range(bench.profile.cold_starts):
@@ -341,6 +344,52 @@ def cold_start(bench: Bench) -> Scenario:
     )
     add_ratios(scenario.rows, "median_ms")
     return scenario
+
+
+def submit_claim_container(bench: Bench, scenario: Scenario) -> None:
+    """submit-claim in the function image, run as the chart runs it: `docker run` to ready. Where
+    no Docker engine answers or the image cannot be had, a note (and a progress line) says so."""
+    image = containers.ensure_image(containers.image_tag(), bench.say)
+    if isinstance(image, str):
+        skipped = f"Container row skipped: {image}"
+        bench.say(skipped)
+        scenario.notes.append(skipped)
+        return
+    env = {
+        "PORTICO_FUNCTION": "submit-claim",
+        "DATABASE_URL": bench.database_url,
+        "REDIS_URL": bench.redis_url,
+        "PORTICO_GATEWAY_SECRET": GATEWAY_SECRET,
+    }
+    variant = f"Portico submit-claim container ({image.size_mb:.0f} MB image): docker run to ready"
+    log = bench.work_dir / "submit-claim-container.log"
+    failed = ""
+    with bench.step(variant):
+        try:
+            samples = [
+                containers.start_to_ready(image.tag, env, log)
+                for _ in range(bench.profile.cold_starts)
+            ]
+        except NotReady as exc:  # e.g. an engine whose host network is not this host's
+            failed = f"Container row skipped: {exc}"
+    if failed:
+        bench.say(failed)
+        scenario.notes.append(failed)
+        return
+    scenario.about += (
+        " Container: submit-claim in the function image, from invoking `docker run` (creation "
+        "and start, the image already present) to the first 200 from its /readyz, polled every "
+        "5 ms; run as the chart runs it (--read-only, --user 10001:10001, --cap-drop ALL, "
+        "--security-opt no-new-privileges), on the host's network to the bench's Postgres and "
+        "Redis; a new container each run, removed after it."
+    )
+    revision = f"built from {image.revision}" if image.revision else "no revision label"
+    scenario.notes.append(
+        f"Image {image.tag}: {image.size_mb:.0f} MB uncompressed (docker image inspect), "
+        f"id {image.id}, {revision}."
+    )
+    row = timing_row(variant, samples)
+    scenario.rows.append({**row, "container": True, "image": dataclasses.asdict(image)})
 
 
 def timing_row(variant: str, seconds: Sequence[float], *, baseline: bool = False) -> Row:
