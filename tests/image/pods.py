@@ -63,6 +63,7 @@ class Workload:
     pod: dict[str, Any]
     container: dict[str, Any]
     init: bool
+    labels: dict[str, str]  # the pod's
 
     @property
     def id(self) -> str:
@@ -77,12 +78,8 @@ class Workload:
             return "kong config (init container)"
         if function in ("relay", "migrate"):
             return function
-        component = self.pod_labels_component
+        component = self.labels.get("portico.dev/component", "?")
         return {"function": "http function", "worker": "queue worker"}.get(component, component)
-
-    @property
-    def pod_labels_component(self) -> str:
-        return str(self.pod.get("_labels", {}).get("portico.dev/component", "?"))
 
     @property
     def is_knative(self) -> bool:
@@ -139,11 +136,11 @@ def workloads(rendered: Rendered, image: str) -> list[Workload]:
     found = []
     for o in rendered.objects:
         if o["kind"] == "Pod":
-            pod = {**o["spec"], "_labels": o["metadata"].get("labels", {})}
+            pod, labels = o["spec"], o["metadata"].get("labels", {})
             label = f"Pod/{o['metadata']['name']}"
         elif o["kind"] in ("Deployment", "StatefulSet", "Job") or _is_knative(o):
             template = o["spec"]["template"]
-            pod = {**template["spec"], "_labels": template["metadata"].get("labels", {})}
+            pod, labels = template["spec"], template["metadata"].get("labels", {})
             kind = "KnativeService" if _is_knative(o) else o["kind"]
             label = f"{kind}/{o['metadata']['name']}"
         else:
@@ -151,7 +148,7 @@ def workloads(rendered: Rendered, image: str) -> list[Workload]:
         for init, key in ((True, "initContainers"), (False, "containers")):
             for container in pod.get(key, []):
                 if container["image"] == image:
-                    found.append(Workload(label, pod, container, init))
+                    found.append(Workload(label, pod, container, init, labels))
     return found
 
 
@@ -179,7 +176,7 @@ class Cluster:
     def run_args(self, workload: Workload, image_user: str, pod_name: str) -> list[str]:
         """`docker run` options, the image and its arguments, for one container."""
         pod, container = workload.pod, workload.container
-        _refuse_unknown(workload.id, "pod", pod, POD_FIELDS | {"_labels"})
+        _refuse_unknown(workload.id, "pod", pod, POD_FIELDS)
         _refuse_unknown(workload.id, "container", container, CONTAINER_FIELDS)
         if pod.get("automountServiceAccountToken", True):
             raise Unsupported(f"{workload.id}: a service account token (no API server here)")

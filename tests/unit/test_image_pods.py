@@ -75,6 +75,7 @@ def test_run_as_non_root_is_checked_as_the_kubelet_does(tmp_path: Path) -> None:
         {**submit.pod, "securityContext": {"runAsNonRoot": True}},
         {**submit.container, "securityContext": {"runAsNonRoot": True}},
         submit.init,
+        submit.labels,
     )
     with pytest.raises(AssertionError, match="root"):
         cluster(tmp_path).run_args(rooted, "0", "pod-root")
