@@ -22,6 +22,7 @@ import pytest
 import redis
 from psycopg import sql
 
+from bench.containers import missing_engine
 from tests.conftest import Services, scratch_dir
 from tests.image.docker import (
     IMAGE,
@@ -30,7 +31,6 @@ from tests.image.docker import (
     build_image,
     docker,
     image_user,
-    missing_engine,
 )
 from tests.image.pods import Cluster, Probe, Workload, pod_name
 from tests.image.release import DB_SECRET, REDIS_SECRET, RELEASES, WORKLOADS

@@ -1,10 +1,10 @@
-"""The Docker engine, through its CLI: is one there, build the image, run and stop containers."""
+"""The Docker engine, through its CLI: build the image, run and stop containers (whether an
+engine answers at all: bench.containers.missing_engine, shared with `make bench`)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Sequence
@@ -30,20 +30,6 @@ def docker(
     if check and result.returncode != 0:
         raise RuntimeError(f"docker {' '.join(args)}: {result.stderr.strip() or result.stdout}")
     return result
-
-
-def missing_engine() -> str | None:
-    """Why no Docker engine can be used here, or None when one answers."""
-    if shutil.which("docker") is None:
-        return "no docker CLI on PATH"
-    try:
-        result = docker("info", "--format", "{{.ServerVersion}}", check=False, timeout=20)
-    except subprocess.TimeoutExpired:
-        return "the Docker engine did not answer 'docker info' within 20 s"
-    if result.returncode != 0:
-        lines = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
-        return f"no Docker engine answers ('docker info': {lines[-1]})"
-    return None
 
 
 def build_image(tag: str = IMAGE) -> str:
