@@ -18,7 +18,7 @@ command -v debootstrap >/dev/null 2>&1 ||
 ((EUID == 0)) || die "base-image needs root: debootstrap installs into a chroot (run it with sudo)" 3
 
 rootfs="$(mktemp -d "${TMPDIR:-/tmp}/portico-base.XXXXXX")"
-trap 'rm -rf "$rootfs"' EXIT
+trap 'rm -rf "$rootfs" "$rootfs.log"' EXIT
 
 step "debootstrap $SUITE (minbase + python3, python3-venv) from $MIRROR — about a minute"
 debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
