@@ -73,6 +73,15 @@ class Services:
     database_url: str
     redis_url: str
 
+    @property
+    def urls(self) -> dict[str, str]:
+        """DATABASE_URL and REDIS_URL, as a process's environment names them."""
+        return {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
+
+    def process_env(self, functions_dir: Path, **extra: str) -> dict[str, str]:
+        """The environment of a `portico` process the tests start against these servers."""
+        return {**os.environ, **self.urls, "PORTICO_FUNCTIONS_DIR": str(functions_dir), **extra}
+
 
 def scratch_dir(prefix: str) -> Path:
     """A temp dir every user can traverse (Postgres runs as a non-root user under root)."""

@@ -9,7 +9,6 @@ error body, stack trace, or another consumer's data in an answer.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -65,7 +64,7 @@ def stack(services: Services) -> Iterator[Stack]:
     dev = DevStack(
         scratch_dir("portico-adversarial-"),
         free_port(),
-        env={"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url},
+        env=services.urls,
         extra_args=("--no-scale-to-zero",),
     )
     try:
@@ -116,13 +115,7 @@ class EchoPair:
 @pytest.fixture(scope="package")
 def echo(services: Services, ownership: Ownership) -> Iterator[EchoPair]:
     secret = secrets.token_urlsafe(24)
-    env = {
-        **os.environ,
-        "DATABASE_URL": services.database_url,
-        "REDIS_URL": services.redis_url,
-        "PORTICO_FUNCTIONS_DIR": str(ADVERSARIAL_FUNCTIONS_DIR),
-        "PORTICO_GATEWAY_SECRET": secret,
-    }
+    env = services.process_env(ADVERSARIAL_FUNCTIONS_DIR, PORTICO_GATEWAY_SECRET=secret)
     with behind_a_gateway(ECHO_FUNCTIONS, env) as (gateway, functions):
         client = Api(gateway.url, ownership, manifests=load_all(ADVERSARIAL_FUNCTIONS_DIR))
         ports = {name: function.port for name, function in functions.items() if function.port}

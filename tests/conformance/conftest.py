@@ -60,7 +60,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     stack = DevStack(
         scratch_dir("portico-conformance-"),
         free_port(),
-        env={"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url},
+        env=services.urls,
         extra_args=("--no-scale-to-zero",),
     )
     try:

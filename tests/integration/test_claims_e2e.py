@@ -23,7 +23,7 @@ def stack(services: Services) -> Iterator[DevStack]:
     dev = DevStack(
         scratch_dir("portico-test-dev-"),
         free_port(),
-        env={"DATABASE_URL": services.database_url, "REDIS_URL": services.redis_url},
+        env=services.urls,
         extra_args=("--no-scale-to-zero",),
     )
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,13 +42,7 @@ def bearer(token: str) -> dict[str, str]:
 def gateway_url(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     consumers = Path(tmp_path_factory.mktemp("jwt")) / "consumers.yaml"
     consumers.write_text(CONSUMERS)
-    env = {
-        **os.environ,
-        "DATABASE_URL": services.database_url,
-        "REDIS_URL": services.redis_url,
-        "PORTICO_FUNCTIONS_DIR": str(TEST_FUNCTIONS_DIR),
-        "PORTICO_CONSUMERS_FILE": str(consumers),
-    }
+    env = services.process_env(TEST_FUNCTIONS_DIR, PORTICO_CONSUMERS_FILE=str(consumers))
     function_port, gateway_port = free_port(), free_port()
     function = Process(["serve", "guarded", "--port", str(function_port)], env, function_port)
     upstream = f"guarded=http://127.0.0.1:{function_port}"

@@ -3,7 +3,6 @@ rate-limiting (Redis) and proxy-cache behaviour, status codes, headers and bodie
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 
@@ -22,12 +21,7 @@ FUNCTIONS = ("limited", "cached", "shaped-body", "shared")
 
 @pytest.fixture(scope="module")
 def gateway_url(services: Services) -> Iterator[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": services.database_url,
-        "REDIS_URL": services.redis_url,
-        "PORTICO_FUNCTIONS_DIR": str(TEST_FUNCTIONS_DIR),
-    }
+    env = services.process_env(TEST_FUNCTIONS_DIR)
     with behind_a_gateway(FUNCTIONS, env) as (gateway, _):
         yield gateway.url
 

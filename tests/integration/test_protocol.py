@@ -6,7 +6,6 @@ Server headers of both."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import threading
@@ -40,13 +39,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(services: Services) -> Iterator[Stack]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": services.database_url,
-        "REDIS_URL": services.redis_url,
-        "PORTICO_FUNCTIONS_DIR": str(TEST_FUNCTIONS_DIR),
-        "PORTICO_GATEWAY_SECRET": GATEWAY_SECRET,
-    }
+    env = services.process_env(TEST_FUNCTIONS_DIR, PORTICO_GATEWAY_SECRET=GATEWAY_SECRET)
     with behind_a_gateway(FUNCTIONS, env) as (gateway, functions):
         yield Stack(gateway, functions)
 

@@ -3,7 +3,6 @@ and stops it when idle."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 
@@ -19,12 +18,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture()
 def gateway(services: Services) -> Iterator[str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": services.database_url,
-        "REDIS_URL": services.redis_url,
-        "PORTICO_FUNCTIONS_DIR": str(TEST_FUNCTIONS_DIR),
-    }
+    env = services.process_env(TEST_FUNCTIONS_DIR)
     port = free_port()
     on_demand = ["--scale-to-zero", f"cached={free_port()}"]
     on_demand += ["--scale-to-zero", f"broken-start={free_port()}"]
@@ -66,12 +60,7 @@ def test_a_function_that_cannot_start_gets_503_with_retry_after(gateway):
 def test_a_port_held_by_another_function_is_never_mistaken_for_ours(services):
     """The function on the port answers /readyz, but with its own name: the gateway must not
     route to it (it would answer someone else's requests)."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": services.database_url,
-        "REDIS_URL": services.redis_url,
-        "PORTICO_FUNCTIONS_DIR": str(TEST_FUNCTIONS_DIR),
-    }
+    env = services.process_env(TEST_FUNCTIONS_DIR)
     taken = free_port()
     impostor = Process(["serve", "cached", "--port", str(taken)], env, taken)
     port = free_port()
