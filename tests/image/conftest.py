@@ -183,7 +183,6 @@ class Pod:
     workload: Workload
     container: Container
     started: float = field(default_factory=time.monotonic)
-    ready_seconds: float | None = None
 
     @property
     def ip(self) -> str:
@@ -204,8 +203,7 @@ class Pod:
                 raise AssertionError(f"{self.workload.id} exited:\n{self.container.logs()}")
             try:
                 if all(200 <= self.probe(p).status_code < 400 for p in readiness):
-                    self.ready_seconds = time.monotonic() - self.started
-                    return self.ready_seconds
+                    return time.monotonic() - self.started
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)

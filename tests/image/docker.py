@@ -8,7 +8,7 @@ import os
 import subprocess
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from tests.conftest import ROOT
@@ -61,7 +61,6 @@ class Container:
     network: str
     exit_code: int | None = None
     stop_seconds: float | None = None
-    _inspected: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def run(cls, name: str, network: str, run_args: Sequence[str]) -> Container:
