@@ -20,10 +20,10 @@ import redis
 import yaml
 
 from bench.processes import ROOT, Server, python_module
-from portico.dev import say
-from portico.embedded import EmbeddedPostgres, EmbeddedRedis
+from portico.local.dev import say
+from portico.local.embedded import EmbeddedPostgres, EmbeddedRedis
+from portico.local.seed import seed
 from portico.migrate import migrate
-from portico.seed import seed
 
 CLAIMS_FUNCTIONS = ROOT / "functions"
 BENCH_FUNCTIONS = ROOT / "bench" / "functions"

@@ -31,7 +31,7 @@ def portico(*args: str) -> list[str]:
 
 
 def gunicorn(app: str, port: int, threads: int) -> list[str]:
-    """gunicorn with the Portico runtime's settings (portico.serve): one worker process,
+    """gunicorn with the Portico runtime's settings (portico.runtime.serve): one worker process,
     gthread with one thread per unit of concurrency, 75 s keep-alive, no access log."""
     return python_module(
         "gunicorn",

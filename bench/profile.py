@@ -23,7 +23,7 @@ from bench.harness import BENCH_FUNCTIONS, CLAIMS_FUNCTIONS, QUICK, Bench, local
 from bench.processes import ROOT, portico
 from bench.scenarios import AS_ALICE, CLAIM
 from portico import headers
-from portico.embedded import free_port as port
+from portico.local.embedded import free_port as port
 
 RESULTS = ROOT / "bench" / "results"
 PORTICO_FRAMES = re.compile(
@@ -98,7 +98,7 @@ def profile_function(what: str, seconds: float, top: int) -> None:
 
 
 def profile_startup(top: int) -> None:
-    code = "import portico.cli, portico.serve, portico.runtime"
+    code = "import portico.cli, portico.runtime.serve, portico.runtime.app"
     finished = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code],
         cwd=ROOT,

@@ -34,13 +34,14 @@ from bench.harness import (
 )
 from bench.load import percentile
 from bench.processes import ROOT, NotReady, Server, gunicorn, portico
-from portico import headers, outbox
-from portico.consumers import DEV_CONSUMERS
-from portico.embedded import free_port as port
-from portico.jobs import enqueue
+from portico import headers
+from portico.local.embedded import free_port as port
 from portico.manifest import load_all
-from portico.relay import GRACE_SECONDS
-from portico.resources import consumers_of
+from portico.policies.consumers import DEV_CONSUMERS
+from portico.queueing.relay import GRACE_SECONDS
+from portico.runtime.resources import consumers_of
+from portico.state import outbox
+from portico.state.jobs import enqueue
 
 Row = dict[str, Any]
 ALICE = DEV_CONSUMERS[0]

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 import redis
 
-from portico.resources import Resources
+from portico.runtime.resources import Resources
 from tests.identity import GATEWAY_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +101,7 @@ def services() -> Iterator[Services]:
         yield found
         return
 
-    from portico.embedded import EmbeddedPostgres, EmbeddedRedis
+    from portico.local.embedded import EmbeddedPostgres, EmbeddedRedis
 
     root = scratch_dir("portico-test-services-")
     postgres = EmbeddedPostgres(root / "postgres", durable=False)
@@ -122,7 +122,7 @@ def open_resources(
 ) -> Resources:
     """A function process's connections, with consumers from that functions dir."""
     from portico.manifest import load_all
-    from portico.resources import Resources, consumers_of
+    from portico.runtime.resources import Resources, consumers_of
 
     resources = Resources(
         database_url=database_url,
@@ -149,7 +149,7 @@ def truncate_all(database_url: str) -> None:
 
 @pytest.fixture()
 def clean_state(services: Services) -> Services:
-    from portico.seed import seed
+    from portico.local.seed import seed
 
     truncate_all(services.database_url)
     seed(services.database_url, FUNCTIONS_DIR)

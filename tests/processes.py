@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from portico.embedded import free_port
+from portico.local.embedded import free_port
 from tests.conftest import ROOT
 
 

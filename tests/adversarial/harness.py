@@ -15,9 +15,9 @@ import psutil
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
-from portico.consumers import DEV_CONSUMERS, JwtCredential
-from portico.jwt_auth import issue_hs256
 from portico.manifest import Manifest, load_all
+from portico.policies.consumers import DEV_CONSUMERS, JwtCredential
+from portico.policies.jwt_auth import issue_hs256
 from tests.adversarial.checks import Exchange, Ownership, violations
 from tests.conftest import FUNCTIONS_DIR
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from portico.consumers import consumer_id
+from portico.policies.consumers import consumer_id
 from tests.adversarial.checks import Exchange
 from tests.adversarial.conftest import EchoPair, Stack
 from tests.adversarial.harness import KEYS, Api, assert_problem, token

@@ -14,13 +14,14 @@ from click.testing import CliRunner
 from cloudcoil.models.keda.v1alpha1 import ScaledObject
 from cloudcoil.models.knative_serving.serving.v1 import Service as KnativeService
 
-from portico import http_limits, kong
-from portico.chart_values import generated, generated_block, rewrite_values
+from portico import http_limits
 from portico.cli import main
-from portico.consumers import DEV_CONSUMERS
-from portico.limits import upstream_timeout_seconds
 from portico.manifest import load_all
-from portico.upstream import SECRET_REFERENCE
+from portico.manifest.limits import upstream_timeout_seconds
+from portico.policies.consumers import DEV_CONSUMERS
+from portico.policies.upstream import SECRET_REFERENCE
+from portico.render import kong
+from portico.render.values import generated, generated_block, rewrite_values
 from tests.chart.helm import CHART, ENGINE, Rendered, lint, render
 from tests.chart.renders import (
     DEFAULTS,

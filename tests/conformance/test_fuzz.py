@@ -29,7 +29,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.openapi.checks import UndefinedStatusCode
 
-from portico.jwt_auth import issue_hs256
+from portico.policies.jwt_auth import issue_hs256
 from tests.conformance.conftest import Target
 from tests.conftest import ROOT
 

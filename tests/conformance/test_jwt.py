@@ -12,8 +12,8 @@ import httpx
 import jwt
 import pytest
 
-from portico.consumers import JwtCredential
-from portico.jwt_auth import issue_hs256
+from portico.policies.consumers import JwtCredential
+from portico.policies.jwt_auth import issue_hs256
 from tests.conformance.conftest import Target
 from tests.conformance.test_claims_api import submit
 

@@ -19,9 +19,9 @@ import redis
 from psycopg.rows import DictRow, dict_row
 from rq.registry import FailedJobRegistry
 
-from portico.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from portico.local.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from portico.local.seed import seed
 from portico.migrate import migrate
-from portico.seed import seed
 from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, scratch_dir
 from tests.identity import caller
 from tests.processes import Process

@@ -12,8 +12,8 @@ import pytest
 import redis
 from rq.registry import StartedJobRegistry
 
-from portico import outbox
-from portico.jobs import Consumer
+from portico.state import outbox
+from portico.state.jobs import Consumer
 from tests.conftest import TEST_FUNCTIONS_DIR
 from tests.faults.harness import (
     ALICE,

@@ -26,8 +26,8 @@ import redis
 import yaml
 from rq.registry import FailedJobRegistry
 
-from portico.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from portico.headers import COLD_START
+from portico.local.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from tests.conftest import FUNCTIONS_DIR, scratch_dir
 from tests.faults.harness import report, wait_until
 from tests.integration.devstack import DevStack

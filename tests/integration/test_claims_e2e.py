@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from portico.embedded import free_port
+from portico.local.embedded import free_port
 from tests.conftest import Services, scratch_dir
 from tests.integration.devstack import DevStack
 
@@ -51,7 +51,7 @@ def test_request_ids_appear_in_the_function_logs(api, stack):
 
 def test_the_gateway_serves_the_openapi_document(api):
     from portico.manifest import load_all
-    from portico.openapi import render
+    from portico.render.openapi import render
     from tests.conftest import FUNCTIONS_DIR
 
     response = api.get("/openapi.json")

@@ -9,8 +9,8 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from portico import outbox
 from portico.cli import main
+from portico.state import outbox
 from tests.conftest import ROOT, TEST_FUNCTIONS_DIR, Services, open_resources
 
 pytestmark = pytest.mark.integration

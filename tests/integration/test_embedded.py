@@ -1,4 +1,4 @@
-"""Real Postgres and Redis servers from portico.embedded (no mocks)."""
+"""Real Postgres and Redis servers from portico.local.embedded (no mocks)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import psycopg
 import pytest
 import redis
 
-from portico.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServerError, free_port
+from portico.local.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServerError, free_port
 
 pytestmark = pytest.mark.integration
 

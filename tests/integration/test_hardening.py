@@ -15,8 +15,8 @@ from flask.testing import FlaskClient
 
 from portico import headers
 from portico.manifest import Manifest, load_all
-from portico.resources import Resources, consumers_of
-from portico.runtime import create_app
+from portico.runtime.app import create_app
+from portico.runtime.resources import Resources, consumers_of
 from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, Services, open_resources
 from tests.identity import GATEWAY_SECRET, caller
 

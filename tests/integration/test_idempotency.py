@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from portico import headers
 from portico.manifest import load_all
-from portico.runtime import create_app
+from portico.runtime.app import create_app
 from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, Services, open_resources
 from tests.identity import GATEWAY_SECRET, caller
 

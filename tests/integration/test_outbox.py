@@ -12,13 +12,13 @@ import pytest
 import redis
 from psycopg.rows import dict_row
 
-from portico import outbox
-from portico.embedded import EmbeddedRedis
-from portico.jobs import Consumer, job_id
+from portico.local.embedded import EmbeddedRedis
 from portico.manifest import load_all
-from portico.resources import Resources
-from portico.runtime import create_app
-from portico.worker import claim_message
+from portico.queueing.worker import claim_message
+from portico.runtime.app import create_app
+from portico.runtime.resources import Resources
+from portico.state import outbox
+from portico.state.jobs import Consumer, job_id
 from tests.conftest import TEST_FUNCTIONS_DIR, Services, open_resources, scratch_dir
 from tests.identity import GATEWAY_SECRET
 
@@ -119,7 +119,7 @@ def test_concurrent_relays_deliver_each_row_once(clean_state):
 def test_a_message_is_claimed_once_per_consumer(clean_state):
     resources = resources_for(clean_state.database_url, clean_state.redis_url)
     manifest = next(m for m in load_all(TEST_FUNCTIONS_DIR) if m.name == "note-taker")
-    from portico.handler import Invoker
+    from portico.runtime.handler import Invoker
 
     invoker = Invoker(manifest, resources)
     try:

@@ -18,9 +18,9 @@ import pytest
 import redis
 from rq.registry import FailedJobRegistry
 
-from portico import outbox
-from portico.embedded import free_port
-from portico.jobs import job_id
+from portico.local.embedded import free_port
+from portico.state import outbox
+from portico.state.jobs import job_id
 from tests.conftest import ROOT, TEST_FUNCTIONS_DIR, Services, open_resources, scratch_dir
 from tests.integration.devstack import DevStack
 from tests.processes import Process
@@ -210,8 +210,8 @@ def gateway_secret_of(stack: DevStack) -> str:
 
 
 def test_migrate_and_seed_are_idempotent(clean_state):
+    from portico.local.seed import seed
     from portico.migrate import migrate
-    from portico.seed import seed
 
     functions_dir = Path(ROOT / "functions")
     assert migrate(clean_state.database_url, functions_dir) == []

@@ -17,10 +17,10 @@ import httpx
 import pytest
 
 from portico import headers, http_limits
-from portico.consumers import DEV_CONSUMERS
-from portico.embedded import free_port
-from portico.health import serve_health
-from portico.jwt_auth import issue_hs256
+from portico.local.embedded import free_port
+from portico.policies.consumers import DEV_CONSUMERS
+from portico.policies.jwt_auth import issue_hs256
+from portico.runtime.health import serve_health
 from tests.conftest import TEST_FUNCTIONS_DIR, Services
 from tests.identity import GATEWAY_SECRET
 from tests.processes import Process, behind_a_gateway

@@ -10,7 +10,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from portico.manifest import RateLimit
-from portico.rate_limit import RateLimiter, kong_headers
+from portico.policies.rate_limit import RateLimiter, kong_headers
 from tests.conftest import Services
 
 pytestmark = pytest.mark.integration

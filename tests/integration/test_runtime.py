@@ -18,8 +18,8 @@ from flask.testing import FlaskClient
 from portico import headers
 from portico.logs import configure_logging
 from portico.manifest import load_all
-from portico.resources import Resources
-from portico.runtime import create_app
+from portico.runtime.app import create_app
+from portico.runtime.resources import Resources
 from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, Services, open_resources
 from tests.identity import GATEWAY_SECRET, caller
 
@@ -68,7 +68,7 @@ def queued(services: Services, queue: str) -> list[dict[str, object]]:
         data = cast(bytes | None, r.hget(f"rq:job:{job_id.decode()}", "data"))
         assert data is not None
         func, _instance, args, _kwargs = json.loads(zlib.decompress(data))  # RQ compresses
-        assert func == "portico.worker.handle_message"
+        assert func == "portico.queueing.worker.handle_message"
         messages.append(args[0])
     return messages
 

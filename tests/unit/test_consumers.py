@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from portico.consumers import (
+from portico.policies.consumers import (
     DEV_CONSUMERS,
     JwtCredential,
     by_api_key,

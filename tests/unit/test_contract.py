@@ -4,12 +4,12 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from portico import NotFound, Response
-from portico.consumers import DEV_CONSUMERS, by_api_key
 from portico.contract import Context, Request, to_response
-from portico.jobs import Consumer, job_id
 from portico.migrate import yoyo_url
+from portico.policies.consumers import DEV_CONSUMERS, by_api_key
 from portico.problems import BadRequest, Problem, Unprocessable
-from portico.runtime import flask_rule, schema_failures
+from portico.runtime.app import flask_rule, schema_failures
+from portico.state.jobs import Consumer, job_id
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from portico.cors import is_preflight, normalize, origin_headers, preflight_headers
 from portico.manifest import Cors
+from portico.policies.cors import is_preflight, normalize, origin_headers, preflight_headers
 
 TWO = Cors(("https://app.example.com", "https://admin.example.com:8443"), 600)
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from portico.idempotency import fingerprint, parse_key
 from portico.problems import BadRequest
+from portico.runtime.idempotency import fingerprint, parse_key
 
 
 @pytest.mark.parametrize(

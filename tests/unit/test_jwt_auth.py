@@ -14,8 +14,14 @@ import pytest
 from click.testing import CliRunner
 
 from portico.cli import main
-from portico.consumers import Consumer, JwtCredential, by_issuer, consumer_id
-from portico.jwt_auth import Rejection, authenticate, bearer_token, check_audience, issue_hs256
+from portico.policies.consumers import Consumer, JwtCredential, by_issuer, consumer_id
+from portico.policies.jwt_auth import (
+    Rejection,
+    authenticate,
+    bearer_token,
+    check_audience,
+    issue_hs256,
+)
 from tests.keys import PRIVATE_KEY, PUBLIC_KEY
 
 SECRET = "acme-batch-secret-long-enough-for-hs256"

@@ -12,11 +12,12 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from portico import headers, kong
+from portico import headers
 from portico.cli import main
-from portico.consumers import consumer_id, parse_consumers
 from portico.manifest import Cors, Manifest, load_all
-from portico.upstream import SECRET_REFERENCE, header_policy
+from portico.policies.consumers import consumer_id, parse_consumers
+from portico.policies.upstream import SECRET_REFERENCE, header_policy
+from portico.render import kong
 from tests.conftest import FUNCTIONS_DIR, ROOT, TEST_FUNCTIONS_DIR
 from tests.keys import PUBLIC_KEY, consumer_yaml
 
@@ -431,7 +432,7 @@ def test_an_upstream_template_without_name_is_refused():
 
 @pytest.mark.parametrize("manifests", [CLAIMS, TESTAPP], ids=["claims", "testapp"])
 def test_what_reaches_a_function_is_the_upstream_header_policy(manifests):
-    """Kong's plugins drop exactly the headers portico.upstream says a function never gets:
+    """Kong's plugins drop exactly the headers portico.policies.upstream says a function never gets:
     credentials by key-auth's hide_credentials or request-transformer, client copies of the
     identity headers by the auth plugin (which sets its own) or, without auth, by
     request-transformer; and request-transformer adds the gateway secret."""

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from portico.limits import (
+from portico.manifest import load_all
+from portico.manifest.limits import (
     connection_problems,
     connection_use,
     timeout_chain,
     timeout_problems,
 )
-from portico.manifest import load_all
 from tests.conftest import FUNCTIONS_DIR
 
 CLAIMS = load_all(FUNCTIONS_DIR)

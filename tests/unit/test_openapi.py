@@ -7,7 +7,7 @@ import json
 from openapi_spec_validator import validate
 
 from portico.manifest import load_all
-from portico.openapi import render
+from portico.render.openapi import render
 from tests.conftest import FUNCTIONS_DIR, ROOT, TEST_FUNCTIONS_DIR
 
 DOCUMENT = render(load_all(FUNCTIONS_DIR))

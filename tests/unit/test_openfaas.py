@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import yaml
 
-from portico import openfaas
 from portico.manifest import load_all
+from portico.render import openfaas
 from tests.conftest import FUNCTIONS_DIR, ROOT, TEST_FUNCTIONS_DIR
 
 CLAIMS = load_all(FUNCTIONS_DIR)

@@ -1,7 +1,7 @@
 import pytest
 from jsonschema import Draft202012Validator
 
-from portico.request_schema import (
+from portico.manifest.request_schema import (
     DEFAULT_MAX_LENGTH,
     RequestSchemaError,
     check_schema,

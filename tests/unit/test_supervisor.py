@@ -9,9 +9,9 @@ import signal
 
 import pytest
 
-from portico.dev import function_grace_seconds, gateway_grace_seconds
+from portico.local.dev import function_grace_seconds, gateway_grace_seconds
+from portico.local.supervisor import Printer, describe_exit, failures_in_a_row, restart_delay
 from portico.manifest import load_all
-from portico.supervisor import Printer, describe_exit, failures_in_a_row, restart_delay
 from tests.conftest import FUNCTIONS_DIR
 
 

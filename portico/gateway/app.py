@@ -1,0 +1,419 @@
+"""The dev gateway: Kong's request path for a laptop, driven by the same manifests.
+
+Routes each request to its function by the manifests' routes, authenticates API keys (the
+`apikey` header) or JWTs (`Authorization: Bearer`, see portico.policies.jwt_auth), sets the
+correlation
+id, and tells the function who is calling with Kong's upstream headers, as portico.policies.upstream
+describes (credentials and client-sent identity dropped, the deployment's gateway secret added).
+Rejections use Kong's status codes and `{"message": ...}` bodies; the server under it
+(portico.gateway.server) answers what the HTTP parser refuses the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import aiohttp
+from aiohttp import hdrs, web
+from multidict import CIMultiDict
+from prometheus_client import generate_latest
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from portico import headers
+from portico.gateway.cache import Entry, ResponseCache
+from portico.gateway.server import kong_message, serve
+from portico.local.scaler import ScaledFunction, StartFailed
+from portico.logs import request_id_from, request_id_var
+from portico.manifest import Api, Cors, Manifest
+from portico.manifest.limits import upstream_timeout_seconds
+from portico.policies import jwt_auth
+from portico.policies.consumers import DEV_CONSUMERS, Consumer, by_api_key, by_issuer
+from portico.policies.cors import is_preflight, origin_headers, preflight_headers
+from portico.policies.rate_limit import RateLimiter
+from portico.policies.response_cache import cache_key, cacheable
+from portico.policies.upstream import header_policy
+
+log = logging.getLogger("portico.gateway.app")
+
+# Hop-by-hop headers (RFC 9110 §7.6.1) are never forwarded; Host is the upstream's.
+HOP_BY_HOP = frozenset(
+    h.lower()
+    for h in (
+        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE",
+        "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length",
+    )
+)  # fmt: skip
+# What an upstream says of itself stays upstream (nginx's proxy_hide_header default).
+HIDDEN_RESPONSE_HEADERS = HOP_BY_HOP | {"server"}
+# Headers aiohttp's client would add of its own accord; a client's own are forwarded as sent.
+NOT_ADDED = frozenset({hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE})
+INTERNAL_METHODS = frozenset({"GET", "HEAD"})
+BODY_IDLE_SECONDS = 10.0  # the longest a client may pause while sending a body (Kong: 60)
+
+
+@dataclass(frozen=True)
+class Upstream:
+    manifest: Manifest
+    base_url: str
+
+    @cached_property
+    def dropped(self) -> frozenset[str]:
+        """Client headers never forwarded (lower case): hop-by-hop ones and
+        portico.policies.upstream's."""
+        api = self.manifest.api
+        return HOP_BY_HOP | (header_policy(api).removed() if api is not None else frozenset())
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request on its way through the gateway's policies to its function."""
+
+    request: web.BaseRequest
+    upstream: Upstream
+    consumer: Consumer | None
+    request_id: str
+    body: bytes
+
+    @property
+    def api(self) -> Api:
+        assert self.upstream.manifest.api is not None  # only HTTP functions are upstreams
+        return self.upstream.manifest.api
+
+    @property
+    def consumer_id(self) -> str:
+        return self.consumer.id if self.consumer else ""
+
+
+class Gateway:
+    def __init__(
+        self,
+        upstreams: Sequence[Upstream],
+        consumers: tuple[Consumer, ...] = DEV_CONSUMERS,
+        openapi: Mapping[str, Any] | None = None,
+        redis_url: str | None = None,
+        scaled: Sequence[ScaledFunction] = (),
+        gateway_secret: str | None = None,
+    ) -> None:
+        self.upstreams = [u for u in upstreams if u.manifest.api is not None]
+        self.gateway_secret = gateway_secret
+        self.openapi = dict(openapi or {})
+        self.redis_url = redis_url
+        self.rate_limiter: RateLimiter | None = None
+        self.cache = ResponseCache()
+        self.scaled = {function.name: function for function in scaled}
+        self._reaper: asyncio.Task[None] | None = None
+        self.keys = by_api_key(consumers)
+        self.issuers = by_issuer(consumers)
+        self.session: aiohttp.ClientSession | None = None
+        self.internal_routes: dict[str, Callable[[web.BaseRequest], Awaitable[web.Response]]] = {
+            "/healthz": self.healthz,
+            "/openapi.json": self.openapi_document,
+            "/metrics": self.metrics,
+        }
+
+    def route(self, method: str, path: str) -> tuple[Upstream, dict[str, str]] | None:
+        for upstream in self.upstreams:
+            assert upstream.manifest.api is not None
+            params = upstream.manifest.api.route.match(method, path)
+            if params is not None:
+                return upstream, params
+        return None
+
+    def authenticate(self, request: web.BaseRequest, api: Api) -> Consumer | web.Response:
+        if api.jwt is not None:
+            return self.authenticate_jwt(request, api.jwt.audience)
+        key = request.headers.get(headers.API_KEY)
+        if not key:
+            return kong_message(401, "No API key found in request", {"WWW-Authenticate": "Key"})
+        consumer = self.keys.get(key)
+        if consumer is None:
+            return kong_message(401, "Unauthorized", {"WWW-Authenticate": "Key"})
+        return consumer
+
+    def authenticate_jwt(self, request: web.BaseRequest, audience: str) -> Consumer | web.Response:
+        token = jwt_auth.bearer_token(request.headers.get("Authorization"))
+        outcome = jwt_auth.check_audience(token, audience) or jwt_auth.authenticate(
+            token, self.issuers, time.time()
+        )
+        if isinstance(outcome, jwt_auth.Rejection):
+            return web.json_response(outcome.body, status=401)
+        return outcome
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
+        request_id = request_id_from(request.headers.get(headers.REQUEST_ID))
+        request_id_var.set(request_id)  # each aiohttp request runs in its own task and context
+        try:
+            response = await self._respond(request, request_id)
+        except Exception:
+            log.exception("unexpected error in the gateway")
+            response = kong_message(500)
+        response.headers[headers.REQUEST_ID] = request_id
+        response.headers["Server"] = headers.SERVER_NAME
+        log.info(
+            "%s %s -> %s in %.1f ms",
+            request.method,
+            request.path,
+            response.status,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    async def _respond(self, request: web.BaseRequest, request_id: str) -> web.StreamResponse:
+        internal = self.internal_routes.get(request.path)
+        if internal is not None and request.method in INTERNAL_METHODS:
+            return await internal(request)
+        if is_preflight(request.method, request.headers):
+            policy = self.cors_for_path(request.path)
+            if policy is not None:  # cors runs before auth in Kong, too
+                return web.Response(status=200, headers=preflight_headers(policy, request.headers))
+        matched = self.route(request.method, request.path)
+        if matched is None:
+            return kong_message(404, "no Route matched with those values")
+        upstream, _ = matched
+        assert upstream.manifest.api is not None
+        response = await self._apply_policies(request, upstream, upstream.manifest.api, request_id)
+        if upstream.manifest.api.cors is not None:
+            cors = origin_headers(upstream.manifest.api.cors, request.headers.get("Origin"))
+            response.headers.update(cors)
+        return response
+
+    def cors_for_path(self, path: str) -> Cors | None:
+        for upstream in self.upstreams:
+            api = upstream.manifest.api
+            if api is not None and api.cors is not None and api.route.matches_path(path):
+                return api.cors
+        return None
+
+    async def _apply_policies(
+        self, request: web.BaseRequest, upstream: Upstream, api: Api, request_id: str
+    ) -> web.StreamResponse:
+        """key-auth or jwt, request-size-limiting, rate-limiting, proxy-cache: Kong's plugin
+        order."""
+        consumer: Consumer | None = None
+        if api.auth == "required":
+            outcome = self.authenticate(request, api)
+            if isinstance(outcome, web.Response):
+                return outcome
+            consumer = outcome
+        try:
+            body = await read_body(request, api.max_body_bytes)
+        except TimeoutError:  # nginx's client_body_timeout: Kong answers 408 too
+            log.info("no body data for %.0f s: 408", BODY_IDLE_SECONDS)
+            response = kong_message(408)
+            response.force_close()
+            return response
+        if body is None:
+            return kong_message(413, "Request size limit exceeded")
+        limit_headers: dict[str, str] = {}
+        if api.rate_limit is not None and self.rate_limiter is not None:
+            who = consumer.id if consumer else request.remote or ""
+            decision = await self.rate_limiter.check(
+                upstream.manifest.name, who, api.rate_limit, time.time()
+            )
+            limit_headers = decision.headers
+            if not decision.allowed:
+                return kong_message(429, "API rate limit exceeded", limit_headers)
+        call = Call(request, upstream, consumer, request_id, body)
+        response = await self._cached_or_proxied(call)
+        response.headers.update(limit_headers)
+        return response
+
+    async def _cached_or_proxied(self, call: Call) -> web.Response:
+        cache = call.api.cache
+        if cache is None or call.request.method != "GET":
+            return await self._proxy(call)
+        query = list(call.request.query.items())
+        key = cache_key(call.consumer_id, call.request.method, call.request.path, query)
+        now = time.time()
+        entry = self.cache.get(key, now)
+        if entry is not None:
+            response = web.Response(status=entry.status, body=entry.body, headers=entry.headers)
+            response.headers["Age"] = str(int(now - entry.stored_at))
+            status = "Hit"
+        else:
+            response = await self._proxy(call)
+            status = self._remember(key, response, now, cache.ttl_seconds)
+        response.headers["X-Cache-Status"] = status
+        response.headers["X-Cache-Key"] = key
+        return response
+
+    def _remember(self, key: str, response: web.Response, now: float, ttl: int) -> str:
+        """Store a cacheable fresh answer; returns its X-Cache-Status."""
+        body = response.body
+        if not cacheable(response.status, response.content_type):
+            return "Bypass"
+        if not isinstance(body, bytes | bytearray):
+            return "Bypass"
+        headers = CIMultiDict(response.headers)
+        self.cache.put(key, Entry(response.status, headers, bytes(body), now, now + ttl))
+        return "Miss"
+
+    async def _proxy(self, call: Call) -> web.Response:
+        """Forward, first starting the function if it is scaled to zero."""
+        scaled = self.scaled.get(call.upstream.manifest.name)
+        if scaled is None:
+            return await self._forward(call)
+        assert self.session is not None
+        scaled.in_flight += 1
+        try:
+            cold_seconds = await scaled.ensure_running(self.session)
+            response = await self._forward(call)
+        except StartFailed as exc:
+            log.error("%s", exc)
+            return kong_message(503, "The function could not be started", {"Retry-After": "5"})
+        finally:
+            scaled.in_flight -= 1
+            scaled.last_used = time.monotonic()
+        if cold_seconds is not None:
+            response.headers[headers.COLD_START] = "true"
+            response.headers[headers.COLD_START_MS] = str(round(cold_seconds * 1000))
+        return response
+
+    async def _forward(self, call: Call) -> web.Response:
+        assert self.session is not None
+        request, consumer = call.request, call.consumer
+        forwarded: CIMultiDict[str] = CIMultiDict(
+            (k, v) for k, v in request.headers.items() if k.lower() not in call.upstream.dropped
+        )
+        forwarded[headers.REQUEST_ID] = call.request_id
+        forwarded["X-Forwarded-For"] = request.remote or ""
+        forwarded["X-Forwarded-Proto"] = request.scheme
+        if consumer is not None:
+            forwarded[headers.CONSUMER_USERNAME] = consumer.username
+            forwarded[headers.CONSUMER_ID] = consumer.id
+        if self.gateway_secret:
+            forwarded[headers.GATEWAY_SECRET] = self.gateway_secret
+        timeout = aiohttp.ClientTimeout(total=upstream_timeout_seconds(call.upstream.manifest))
+        try:
+            async with self.session.request(
+                request.method,
+                call.upstream.base_url + request.rel_url.raw_path_qs,
+                headers=forwarded,
+                skip_auto_headers=NOT_ADDED,
+                data=call.body or None,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as upstream_response:
+                reply = await upstream_response.read()
+                reply_headers = CIMultiDict(
+                    (k, v)
+                    for k, v in upstream_response.headers.items()
+                    if k.lower() not in HIDDEN_RESPONSE_HEADERS
+                )
+                return web.Response(
+                    status=upstream_response.status, body=reply, headers=reply_headers
+                )
+        except TimeoutError:
+            return kong_message(504, "The upstream server is timing out")
+        except aiohttp.ClientError as exc:
+            log.warning("upstream %s failed: %s", call.upstream.manifest.name, exc)
+            return kong_message(502, "An invalid response was received from the upstream server")
+
+    async def healthz(self, _: web.BaseRequest) -> web.Response:
+        return web.json_response({"status": "alive"})
+
+    async def openapi_document(self, _: web.BaseRequest) -> web.Response:
+        return web.json_response(self.openapi)
+
+    async def metrics(self, _: web.BaseRequest) -> web.Response:
+        response = web.Response(body=generate_latest())
+        response.content_type = "text/plain"
+        return response
+
+    async def open(self) -> None:
+        if self.redis_url:
+            # No retries, short timeouts: with Redis away, requests pass unlimited at once
+            # rather than wait (Kong's fault_tolerant behaviour).
+            counters = Redis.from_url(
+                self.redis_url,
+                socket_timeout=0.5,
+                socket_connect_timeout=0.5,
+                retry=Retry(NoBackoff(), 0),
+            )
+            self.rate_limiter = RateLimiter(counters)
+        self._reaper = asyncio.create_task(self._stop_idle_functions())
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
+            auto_decompress=False,
+        )
+
+    async def _stop_idle_functions(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            for function in self.scaled.values():
+                await function.stop_if_idle()
+
+    async def close(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+        # Each drains for up to its own timeout: in parallel, so stopping takes the longest.
+        await asyncio.gather(*(function.stop() for function in self.scaled.values()))
+        if self.session is not None:
+            await self.session.close()
+        if self.rate_limiter is not None:
+            await self.rate_limiter.redis.aclose()
+
+    def shutdown_seconds(self) -> float:
+        """Long enough for any request in flight to get its function's answer."""
+        waits = [upstream_timeout_seconds(u.manifest) for u in self.upstreams]
+        return float(max(waits, default=5))
+
+
+async def read_body(request: web.BaseRequest, limit: int) -> bytes | None:
+    """The body, or None when it is larger than the route's max_body_bytes; TimeoutError when
+    the client sends none of it for BODY_IDLE_SECONDS (also what a malformed chunk arriving
+    after the headers comes to: aiohttp's parser stops, and the body never ends)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = bytearray()
+    while True:
+        async with asyncio.timeout(BODY_IDLE_SECONDS):
+            chunk = await request.content.read(64 * 1024)  # chunked bodies too
+        if not chunk:
+            return bytes(body)
+        body += chunk
+        if len(body) > limit:
+            return None
+
+
+def run_gateway(
+    upstreams: Sequence[Upstream],
+    host: str,
+    port: int,
+    openapi: Mapping[str, Any],
+    redis_url: str | None,
+    scaled: Sequence[ScaledFunction] = (),
+    consumers: tuple[Consumer, ...] = DEV_CONSUMERS,
+    gateway_secret: str | None = None,
+) -> None:
+    if not gateway_secret:
+        log.warning(
+            "no PORTICO_GATEWAY_SECRET: functions will refuse the callers this gateway names"
+        )
+    gateway = Gateway(
+        upstreams,
+        consumers,
+        openapi=openapi,
+        redis_url=redis_url,
+        scaled=scaled,
+        gateway_secret=gateway_secret,
+    )
+    asyncio.run(
+        serve(
+            gateway.handle,
+            host,
+            port,
+            on_start=gateway.open,
+            on_stop=gateway.close,
+            shutdown_seconds=gateway.shutdown_seconds(),
+        )
+    )

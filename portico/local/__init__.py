@@ -1,0 +1,8 @@
+"""What exists only for the laptop: embedded Postgres and Redis (`embedded`), the process
+supervisor that restarts what dies (`supervisor`), the dev gateway's scale-to-zero process
+scaler (`scaler`), dev data (`seed`) and `portico dev` itself (`dev`).
+
+Installed with the `local` extra; a function image never imports it.
+
+May import: the top-level modules, `portico.manifest` and `portico.policies`.
+"""

@@ -1,0 +1,139 @@
+"""`portico relay`: the always-on process that makes queue delivery safe.
+
+- Delivers outbox rows the fast path left behind (portico.state.outbox.relay_batch).
+- Does RQ's housekeeping even while every worker is scaled to zero: moves due retries from the
+  scheduled registry onto their queues (RQ's scheduler lock, so only one process does it) and
+  cleans the registries, which retries jobs abandoned by a killed worker.
+- Deletes expired idempotency keys and old processed-message records.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterable
+from types import FrameType
+
+from rq.registry import clean_registries
+from rq.scheduler import RQScheduler
+from rq.serializers import JSONSerializer
+
+from portico.logs import configure_logging
+from portico.manifest import Manifest, load_all
+from portico.runtime.health import serve_health
+from portico.runtime.resources import Resources, consumers_of
+from portico.settings import Settings
+from portico.state import outbox
+from portico.state.jobs import rq_queue
+
+log = logging.getLogger("portico.queueing.relay")
+
+POLL_SECONDS = 0.2  # how often an idle relay looks at the outbox
+GRACE_SECONDS = float(os.environ.get("PORTICO_RELAY_GRACE_SECONDS", "2"))  # the fast path's turn
+MAINTENANCE_SECONDS = 2.0
+RETENTION_SECONDS = 3600.0
+PROCESSED_RETENTION_DAYS = int(os.environ.get("PORTICO_PROCESSED_RETENTION_DAYS", "14"))
+
+
+def queue_names(manifests: Iterable[Manifest]) -> list[str]:
+    names = {m.trigger.queue for m in manifests if m.trigger} | {
+        r.name for m in manifests for r in m.queues
+    }
+    return sorted(names)
+
+
+class Relay:
+    def __init__(self, resources: Resources, queues: list[str]) -> None:
+        self.resources = resources
+        self.queues = queues
+        self.stopping = threading.Event()
+        self.scheduler = RQScheduler(
+            queues,
+            connection=resources.redis,
+            serializer=JSONSerializer,
+            # A stable name: a restarted relay takes its own lock back at once instead of
+            # waiting a minute for the dead one's to expire. Two relays both scheduling is
+            # harmless: a job moved twice is a redelivery, which workers skip.
+            name="portico-relay",
+        )
+        self._next_maintenance = 0.0
+        self._next_retention = 0.0
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                delivered = self.deliver()
+                self.maintain()
+            except Exception as exc:  # Postgres or Redis away: keep trying, never exit
+                log.warning("relay pass failed, retrying: %s", exc)
+                self.stopping.wait(1.0)
+                continue
+            if not delivered:
+                self.stopping.wait(POLL_SECONDS)
+        self.scheduler.release_locks()  # type: ignore[no-untyped-call]
+
+    def deliver(self) -> int:
+        with self.resources.pool.connection() as conn:
+            return outbox.relay_batch(
+                conn, self.resources.redis, self.resources.consumers, grace_seconds=GRACE_SECONDS
+            )
+
+    def maintain(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_maintenance:
+            self._next_maintenance = now + MAINTENANCE_SECONDS
+            # RQ's scheduler methods are untyped.
+            if self.scheduler.acquire_locks():  # type: ignore[no-untyped-call]
+                self.scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+            for name in self.queues:
+                clean_registries(rq_queue(self.resources.redis, name))
+        if now >= self._next_retention:
+            self._next_retention = now + RETENTION_SECONDS
+            self.purge_expired()
+
+    def purge_expired(self) -> None:
+        with self.resources.pool.connection() as conn:
+            keys = conn.execute("DELETE FROM portico_idempotency_keys WHERE expires_at < now()")
+            processed = conn.execute(
+                "DELETE FROM portico_processed_messages"
+                " WHERE processed_at < now() - make_interval(days => %s)",
+                (PROCESSED_RETENTION_DAYS,),
+            )
+        log.info(
+            "purged %d expired idempotency key(s), %d old processed-message record(s)",
+            keys.rowcount,
+            processed.rowcount,
+        )
+
+    def stop(self, signum: int, frame: FrameType | None) -> None:
+        log.info("stopping after the current pass")
+        self.stopping.set()
+
+
+def run_relay(settings: Settings, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+    configure_logging(settings.log_level, "relay")
+    manifests = load_all(settings.functions_dir)
+    resources = Resources(
+        database_url=settings.database_url,
+        redis_url=settings.redis_url,
+        pool_size=1,
+        consumers=consumers_of(manifests),
+        name="relay",
+    )
+    try:
+        resources.open()
+    except Exception as exc:
+        log.error("could not reach Postgres/Redis at start (will keep trying): %s", exc)
+    relay = Relay(resources, queue_names(manifests))
+    signal.signal(signal.SIGTERM, relay.stop)
+    signal.signal(signal.SIGINT, relay.stop)
+    if port is not None:
+        serve_health("relay", relay.stopping, resources.is_ready, host, port)
+    log.info("relaying the outbox; maintaining queues %s", ", ".join(relay.queues))
+    try:
+        relay.run()
+    finally:
+        resources.close()

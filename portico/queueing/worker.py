@@ -1,0 +1,161 @@
+"""Queue-triggered functions: an RQ worker that runs the manifest's handler per message.
+
+Each job runs in one transaction like an HTTP invocation, with the function's timeout as the
+job timeout. SIGTERM is RQ's warm shutdown: /readyz fails, the current job finishes, then the
+worker exits. A small HTTP server beside it answers /healthz, /readyz and /metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from types import FrameType
+from typing import Any
+
+import psycopg
+from rq import SimpleWorker
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from portico import metrics
+from portico.contract import Message
+from portico.logs import configure_logging, request_id_var
+from portico.manifest import Manifest, load_all
+from portico.problems import ServiceUnavailable
+from portico.runtime.handler import Invoker
+from portico.runtime.health import serve_health
+from portico.runtime.resources import Resources, consumers_of
+from portico.settings import Settings
+from portico.state.transaction import Transaction
+
+log = logging.getLogger("portico.queueing.worker")
+
+ABANDONED_JOB_GRACE_SECONDS = int(os.environ.get("PORTICO_ABANDONED_JOB_GRACE_SECONDS", "15"))
+
+# The worker function this process serves; RQ calls handle_message by its import path.
+_invoker: Invoker | None = None
+
+
+def handle_message(message: Mapping[str, Any]) -> Any:
+    """The RQ job function for every Portico message (see portico.state.queue.JOB_FUNCTION)."""
+    if _invoker is None:
+        raise RuntimeError("this process serves no queue function (run `portico worker NAME`)")
+    msg = Message(
+        id=str(message["id"]),
+        queue=str(message["queue"]),
+        payload=message.get("payload") or {},
+        request_id=message.get("requestId"),
+    )
+    token = request_id_var.set(msg.request_id or msg.id)
+    manifest = _invoker.manifest
+    outcome = "failed"
+    try:
+        deadline = time.monotonic() + manifest.function.timeout_seconds
+        result, outcome = run_through_outages(_invoker, msg, deadline)
+        return result
+    finally:
+        metrics.JOBS.labels(manifest.name, msg.queue, outcome).inc()
+        request_id_var.reset(token)
+
+
+def run_through_outages(invoker: Invoker, msg: Message, deadline: float) -> tuple[Any, str]:
+    """Run the message, waiting out a database outage within the job's own timeout instead of
+    spending its retries on it (a worker can do nothing else meanwhile). Safe to repeat: an
+    attempt that did not commit left no effect and no processed-record."""
+    wait = 0.5
+    while True:
+        try:
+            return run_once(invoker, msg, deadline)
+        except (psycopg.OperationalError, psycopg.InterfaceError, ServiceUnavailable) as exc:
+            if time.monotonic() + wait >= deadline:
+                raise
+            log.warning("database unavailable (%s); trying again in %.1f s", exc, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, 5.0)
+
+
+def run_once(invoker: Invoker, msg: Message, deadline: float) -> tuple[Any, str]:
+    tx = invoker.begin(deadline)
+    try:
+        claimed = claim_message(tx, invoker.manifest.name, msg.id)
+    except BaseException:
+        tx.rollback()
+        tx.release()
+        raise
+    if not claimed:
+        tx.rollback()
+        tx.release()
+        log.info("message %s was already processed; skipped", msg.id)
+        return {"duplicate": msg.id}, "duplicate"
+    return invoker.run(tx, msg, msg.request_id or msg.id), "succeeded"
+
+
+class DrainingWorker(SimpleWorker):
+    """RQ's in-process worker (no fork per job: the pool stays warm) that reports draining."""
+
+    draining = threading.Event()
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        # How long a started job may go without news before the relay's maintenance calls it
+        # abandoned (worker killed) and retries it. The job itself dies at its timeout, so a
+        # short margin is enough; RQ's default adds a minute.
+        return int(job.timeout or 180) + ABANDONED_JOB_GRACE_SECONDS
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        self.draining.set()
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+
+def claim_message(tx: Transaction, consumer: str, message_id: str) -> bool:
+    """Record the message as processed, in the job's own transaction: the record commits only
+    with the handler's effects. False if it was already processed. A concurrent duplicate
+    waits on the primary key until this transaction ends, then sees the row."""
+    inserted = tx.connection().execute(
+        "INSERT INTO portico_processed_messages (consumer, message_id) VALUES (%s, %s)"
+        " ON CONFLICT DO NOTHING",
+        (consumer, message_id),
+    )
+    return inserted.rowcount == 1
+
+
+def run_worker(
+    manifest: Manifest,
+    settings: Settings,
+    *,
+    burst: bool = False,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+) -> None:
+    """Work the function's queue; with a port, also serve the health endpoints there."""
+    global _invoker
+    if manifest.trigger is None:
+        raise ValueError(f"{manifest.name} is an HTTP function; serve it with `portico serve`")
+    configure_logging(settings.log_level, manifest.name)
+    resources = Resources(
+        database_url=settings.database_url,
+        redis_url=settings.redis_url,
+        pool_size=1,  # one job at a time per worker process
+        consumers=consumers_of(load_all(settings.functions_dir)),
+        name=manifest.name,
+    )
+    resources.open()
+    _invoker = Invoker(manifest, resources)
+    if port is not None:
+        serve_health(manifest.name, DrainingWorker.draining, resources.is_ready, host, port)
+    worker = DrainingWorker(
+        [manifest.trigger.queue],
+        name=f"{manifest.name}.{socket.gethostname()}.{os.getpid()}",
+        connection=resources.redis,
+        serializer=JSONSerializer,
+    )
+    log.info("consuming queue %s", manifest.trigger.queue)
+    try:
+        # No scheduler here: the always-on relay moves due retries onto the queue, so they run
+        # even while every worker is scaled to zero (and a killed worker holds no lock).
+        worker.work(burst=burst, logging_level=settings.log_level)
+    finally:
+        resources.close()

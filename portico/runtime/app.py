@@ -1,0 +1,384 @@
+"""The Flask app for one HTTP function, built from its manifest.
+
+Request path: request id → body checks (size, content type, JSON, schema) → caller →
+handler in a unit of work bounded by timeout_seconds → response. Every error is
+problem+json; no stack trace ever reaches the client.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hmac
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+import flask
+import psycopg
+from flask import Flask, Response, g, request
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from portico import bounded_json, headers, metrics, problems
+from portico.contract import Caller, Request, to_response
+from portico.logs import request_id_from, request_id_var
+from portico.manifest import Api, Manifest
+from portico.runtime import idempotency
+from portico.runtime.handler import Invoker
+from portico.runtime.health import add_health_routes, json_response
+from portico.runtime.resources import Resources
+from portico.state.transaction import DeadlineExceeded
+
+log = logging.getLogger("portico.runtime.app")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+SECRET_HEADER = headers.GATEWAY_SECRET.lower()  # a handler never sees the gateway's secret
+PROCESS_STARTED_AT = float(os.environ.get("PORTICO_STARTED_AT", time.time()))
+
+
+@dataclass
+class FunctionState:
+    manifest: Manifest
+    api: Api
+    resources: Resources
+    invoker: Invoker
+    executor: ThreadPoolExecutor
+    validator: Draft202012Validator | None
+    gateway_secret: bytes | None = None
+    draining: threading.Event = field(default_factory=threading.Event)
+    # This function's metric series, bound once: a labels() lookup per request costs more than
+    # the update itself.
+    in_flight: Any = field(init=False)
+    series: dict[tuple[str, int], tuple[Any, Any]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.in_flight = metrics.IN_FLIGHT.labels(self.manifest.name)
+
+    def observe(self, method: str, status: int, seconds: float) -> None:
+        series = self.series.get((method, status))
+        if series is None:
+            labels = (self.manifest.name, self.api.route.path, method)
+            series = (
+                metrics.REQUESTS.labels(*labels, status),
+                metrics.REQUEST_SECONDS.labels(*labels),
+            )
+            self.series[(method, status)] = series
+        series[0].inc()
+        series[1].observe(seconds)
+
+
+def flask_rule(path: str) -> str:
+    return path.replace("{", "<").replace("}", ">")
+
+
+def create_app(
+    manifest: Manifest, resources: Resources, gateway_secret: str | None = None
+) -> Flask:
+    """The function's app. Caller identity is believed only from requests that carry
+    gateway_secret (portico.policies.upstream); without one, from none."""
+    if manifest.api is None:
+        raise ValueError(f"{manifest.name} is a queue function; it has no HTTP app")
+    api = manifest.api
+    if gateway_secret is None:
+        log.warning(
+            "no PORTICO_GATEWAY_SECRET: %s refuses every request that names a caller", manifest.name
+        )
+    state = FunctionState(
+        manifest=manifest,
+        api=api,
+        resources=resources,
+        invoker=Invoker(manifest, resources),
+        executor=ThreadPoolExecutor(manifest.function.concurrency, thread_name_prefix="handler"),
+        validator=Draft202012Validator(api.request_schema) if api.request_schema else None,
+        gateway_secret=gateway_secret.encode() if gateway_secret else None,
+    )
+    app = Flask(manifest.name)
+    app.config["MAX_CONTENT_LENGTH"] = api.max_body_bytes
+    app.extensions["portico"] = state
+
+    app.add_url_rule(
+        flask_rule(api.route.path),
+        endpoint="function",
+        view_func=lambda **params: invoke(state, params),
+        methods=[api.route.method],
+    )
+    add_health_routes(app, manifest.name, state.draining, resources.is_ready)
+    app.before_request(start_request)
+    app.after_request(lambda response: finish_request(state, response))
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(problems.Problem, problem_response)
+    app.register_error_handler(Exception, lambda exc: unexpected_error(state, exc))
+
+    metrics.COLD_START_SECONDS.labels(manifest.name).set(time.time() - PROCESS_STARTED_AT)
+    return app
+
+
+def current_request() -> flask.Request:
+    """The request itself rather than Flask's context-local proxy, each access to which costs
+    a context lookup (measurable on a trivial handler; see bench/README.md)."""
+    return request._get_current_object()  # type: ignore[attr-defined, no-any-return]
+
+
+def start_request() -> None:
+    context = g._get_current_object()
+    context.started = time.perf_counter()
+    context.request_id = request_id_from(request.headers.get(headers.REQUEST_ID))
+    context.request_id_token = request_id_var.set(context.request_id)
+
+
+def finish_request(state: FunctionState, response: Response) -> Response:
+    context = g._get_current_object()
+    response.headers[headers.REQUEST_ID] = context.request_id
+    incoming = current_request()
+    if incoming.endpoint == "function":
+        elapsed = time.perf_counter() - context.started
+        state.observe(incoming.method, response.status_code, elapsed)
+        log.info(
+            "%s %s -> %s in %.1f ms",
+            incoming.method,
+            incoming.path,
+            response.status_code,
+            elapsed * 1000,
+        )
+    if has_body(incoming) and not getattr(context, "body_read", False):
+        # Answered without reading the body (413, 405, ...): gunicorn drains at most 64 KiB
+        # of it and otherwise closes the connection, after an answer that said keep-alive, so
+        # the client's next request on it would be lost. Say so in the answer instead.
+        response.headers["Connection"] = "close"
+    request_id_var.reset(context.request_id_token)
+    return response
+
+
+def has_body(incoming: flask.Request) -> bool:
+    return bool(incoming.content_length) or "chunked" in incoming.headers.get(
+        "Transfer-Encoding", ""
+    )
+
+
+def invoke(state: FunctionState, path_params: dict[str, str]) -> Response:
+    state.in_flight.inc()
+    try:
+        incoming = current_request()
+        query = incoming.args.to_dict()
+        check_url_text(path_params, query)
+        event = Request(
+            body=parse_body(state),
+            path_params=path_params,
+            query=query,
+            caller=authenticated_caller(state, incoming),
+            headers={k: v for k, v in incoming.headers.items() if k.lower() != SECRET_HEADER},
+            request_id=g.request_id,
+        )
+        result = run_with_deadline(state, event, idempotent_request(state.api, event))
+    finally:
+        state.in_flight.dec()
+    response = to_response(result)
+    out = (
+        json_response(response.body, response.status)
+        if response.body is not None
+        else Response(status=response.status)
+    )
+    out.headers.update(response.headers)
+    return out
+
+
+def idempotent_request(api: Api, event: Request) -> idempotency.IdempotentRequest | None:
+    value = request.headers.get(headers.IDEMPOTENCY_KEY)
+    if api.idempotency is None or value is None:
+        return None
+    return idempotency.IdempotentRequest(
+        consumer=event.caller.username if event.caller else "",
+        key=idempotency.parse_key(value),
+        fingerprint=idempotency.fingerprint(request.method, request.path, event.body),
+        retention_hours=api.idempotency.retention_hours,
+    )
+
+
+def run_with_deadline(
+    state: FunctionState, event: Request, idempotent: idempotency.IdempotentRequest | None
+) -> Any:
+    deadline = time.monotonic() + state.manifest.function.timeout_seconds
+    tx = state.invoker.begin(deadline)
+    context = contextvars.copy_context()
+    future = state.executor.submit(
+        context.run, state.invoker.run, tx, event, g.request_id, idempotent
+    )
+    try:
+        return future.result(timeout=max(0.0, tx.remaining()))
+    except FutureTimeout:
+        if not tx.expire():
+            return future.result()  # it was already committing: let it finish
+        raise timed_out(state) from None
+    except (DeadlineExceeded, psycopg.errors.QueryCanceled) as exc:
+        raise timed_out(state) from exc
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        log.warning("database unavailable: %s", exc)
+        raise problems.ServiceUnavailable(
+            "the database is unavailable; try again shortly", headers={headers.RETRY_AFTER: "1"}
+        ) from exc
+    except psycopg.DataError as exc:
+        raise refused_value(exc) from exc
+
+
+def refused_value(exc: psycopg.DataError) -> problems.BadRequest:
+    """SQLSTATE class 22: Postgres refused a value (an unparsable timestamp, a number out of
+    range, text too long for its column): in a request path, a value the client sent."""
+    log.info("Postgres refused a value (SQLSTATE %s): %s", exc.sqlstate, exc.diag.message_primary)
+    return problems.BadRequest(
+        f"a value in the request was refused: {exc.diag.message_primary or 'invalid value'}"
+    )
+
+
+def timed_out(state: FunctionState) -> problems.GatewayTimeout:
+    seconds = state.manifest.function.timeout_seconds
+    log.warning("handler exceeded timeout_seconds=%s; its work was rolled back", seconds)
+    return problems.GatewayTimeout(
+        f"the function did not finish within its {seconds} s timeout; nothing was changed"
+    )
+
+
+def parse_body(state: FunctionState) -> Any:
+    if request.method not in BODY_METHODS:
+        return None
+    raw = request.get_data(cache=False)  # werkzeug enforces MAX_CONTENT_LENGTH (413)
+    g.body_read = True
+    if not raw:
+        if state.validator is not None:
+            raise problems.BadRequest("this route needs a JSON request body")
+        return None
+    mimetype = request.mimetype
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise problems.UnsupportedMediaType(
+            f"send the body as application/json (got {mimetype or 'no content type'!r})"
+        )
+    try:
+        body = bounded_json.loads(raw)
+    except ValueError as exc:  # not UTF-8, not JSON, or nested too deeply
+        raise problems.BadRequest(f"the request body is not valid JSON: {exc}") from None
+    # In valid JSON a NUL or a surrogate can only arrive as a \\u escape: most bodies skip the walk.
+    failures = unstorable_text(body, "") if b"\\u" in raw else []
+    if not failures and state.validator is not None:
+        failures = schema_failures(state.validator, body)
+    if failures:
+        raise problems.Unprocessable("the request body failed validation", errors=failures)
+    return body
+
+
+def unstorable_text(value: Any, at: str) -> list[dict[str, str]]:
+    """Text Postgres cannot store (a NUL character, or a lone UTF-16 surrogate that JSON's \\u
+    escapes allow) is refused up front: a handler would otherwise fail writing it."""
+    if isinstance(value, str):
+        problem = text_problem(value)
+        return [{"field": at or "(body)", "message": problem}] if problem else []
+    if isinstance(value, list):
+        return [f for i, item in enumerate(value) for f in unstorable_text(item, join(at, str(i)))]
+    if isinstance(value, dict):
+        failures = []
+        for key, item in value.items():
+            problem = text_problem(key)
+            if problem:
+                failures.append({"field": join(at, repr(key)), "message": f"its name {problem}"})
+            failures += unstorable_text(item, join(at, key))
+        return failures
+    return []
+
+
+def text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired UTF-16 surrogate, which is not valid Unicode text"
+    return None
+
+
+def check_url_text(path_params: dict[str, str], query: dict[str, str]) -> None:
+    for kind, values in (("path parameter", path_params), ("query parameter", query)):
+        for name, value in values.items():
+            problem = text_problem(name) or text_problem(value)
+            if problem:
+                raise problems.BadRequest(f"the {kind} {name!r} {problem}")
+
+
+def schema_failures(validator: Draft202012Validator, body: Any) -> list[dict[str, str]]:
+    failures: list[dict[str, str]] = []
+    for error in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path)):
+        failures.extend(f for f in describe(error) if f not in failures)
+    return failures
+
+
+def describe(error: ValidationError) -> list[dict[str, str]]:
+    at = ".".join(str(part) for part in error.absolute_path)
+    required = error.validator_value
+    if (
+        error.validator == "required"
+        and isinstance(error.instance, dict)
+        and isinstance(required, list)
+    ):
+        missing = [name for name in required if name not in error.instance]
+        return [{"field": join(at, name), "message": "is required"} for name in missing]
+    return [{"field": at or "(body)", "message": error.message}]
+
+
+def join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def authenticated_caller(state: FunctionState, incoming: flask.Request) -> Caller | None:
+    """The caller the gateway names, believed only when the request proves it came from the
+    gateway; a request that names a caller without that proof is refused, never served as
+    anonymous."""
+    named = any(name in incoming.headers for name in headers.GATEWAY_ASSERTED)
+    if named and not from_gateway(state, incoming.headers.get(headers.GATEWAY_SECRET)):
+        raise problems.Unauthorized(
+            "caller identity headers are accepted only from the gateway: call this API "
+            "through the gateway"
+        )
+    username = incoming.headers.get(headers.CONSUMER_USERNAME)
+    if username:
+        return Caller(username=username, id=incoming.headers.get(headers.CONSUMER_ID, ""))
+    if state.api.auth == "required":
+        raise problems.Unauthorized(
+            "no authenticated caller: this route requires auth and must be called through "
+            "the gateway"
+        )
+    return None
+
+
+def from_gateway(state: FunctionState, presented: str | None) -> bool:
+    if state.gateway_secret is None or presented is None:
+        return False
+    return hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), state.gateway_secret)
+
+
+def problem_response(problem: problems.Problem) -> Response:
+    response = json_response(
+        problem.body(request_id_var.get()), problem.status, problems.PROBLEM_JSON
+    )
+    response.headers.update(problem.headers)
+    return response
+
+
+def http_error(exc: HTTPException) -> Response:
+    by_status: dict[int, type[problems.Problem]] = {
+        404: problems.NotFound,
+        405: problems.MethodNotAllowed,
+        413: problems.ContentTooLarge,
+    }
+    problem_class = by_status.get(exc.code or 500)
+    if problem_class is None:
+        return problem_response(problems.Problem(exc.description, status=exc.code, title=exc.name))
+    return problem_response(problem_class(exc.description))
+
+
+def unexpected_error(state: FunctionState, exc: Exception) -> Response:
+    log.error("unhandled exception in %s", state.manifest.name, exc_info=exc)
+    return problem_response(
+        problems.InternalError("an unexpected error occurred; quote the request id when reporting")
+    )

@@ -1,0 +1,85 @@
+"""Process-wide connections behind the bindings: one bounded Postgres pool, one Redis client,
+and what each queue's consumer expects of its jobs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import psycopg
+import redis
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from portico.manifest import Manifest
+from portico.state.jobs import Consumer
+from portico.state.transaction import Connection
+
+log = logging.getLogger("portico.runtime.resources")
+
+
+def consumers_of(manifests: Iterable[Manifest]) -> dict[str, Consumer]:
+    """Queue name -> the timeout and retries its worker function declares."""
+    return {
+        m.trigger.queue: Consumer(m.function.timeout_seconds, m.trigger.retries)
+        for m in manifests
+        if m.trigger is not None
+    }
+
+
+class Resources:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        redis_url: str,
+        pool_size: int,
+        consumers: Mapping[str, Consumer],
+        name: str = "portico",
+    ) -> None:
+        self.pool: ConnectionPool[Connection] = ConnectionPool(
+            database_url,
+            connection_class=psycopg.Connection[Any],
+            kwargs={"row_factory": dict_row, "autocommit": False, "connect_timeout": 2},
+            min_size=1,
+            max_size=pool_size,
+            open=False,
+            name=name,
+        )
+        self.redis = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+        self.consumers = dict(consumers)
+        self._database_url = database_url
+        # Readiness probes use their own connection, so a busy pool never reads as "not ready".
+        self._probe: psycopg.Connection[Any] | None = None
+        self._probe_lock = threading.Lock()
+
+    def open(self, timeout: float = 30.0) -> None:
+        self.pool.open(wait=True, timeout=timeout)
+        self.redis.ping()
+
+    def close(self) -> None:
+        self.pool.close()
+        self.redis.close()
+        with self._probe_lock:
+            if self._probe is not None:
+                self._probe.close()
+
+    def is_ready(self) -> bool:
+        """Postgres and Redis both answer (within about a second)."""
+        with self._probe_lock:
+            try:
+                self.redis.ping()
+                if self._probe is None or self._probe.closed:
+                    self._probe = psycopg.connect(
+                        self._database_url, autocommit=True, connect_timeout=1
+                    )
+                self._probe.execute("SELECT 1")
+            except Exception as exc:
+                log.warning("not ready: %s", exc)
+                if self._probe is not None:
+                    self._probe.close()
+                    self._probe = None
+                return False
+        return True

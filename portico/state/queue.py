@@ -1,0 +1,33 @@
+"""The `queue` binding: what a handler's `ctx.<name>_queue.publish(...)` does.
+
+The message is written to the outbox in the invocation's transaction (see portico.state.outbox), so
+a rolled-back request never queues work and a committed one never loses its messages.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from portico.logs import request_id_var
+from portico.state import outbox
+from portico.state.transaction import Transaction
+
+
+class Queue:
+    def __init__(self, name: str, transaction: Transaction) -> None:
+        self.name = name
+        self._tx = transaction
+
+    def publish(self, payload: Mapping[str, Any], *, message_id: str | None = None) -> str:
+        """Queue a message once the invocation commits. Returns the message id."""
+        message = {
+            "id": message_id or uuid.uuid4().hex,
+            "queue": self.name,
+            "payload": dict(payload),
+            "requestId": request_id_var.get(),
+        }
+        outbox.write(self._tx.connection(), self.name, message)
+        self._tx.pending_messages.append((self.name, message))
+        return str(message["id"])

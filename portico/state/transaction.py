@@ -1,0 +1,138 @@
+"""One invocation's unit of work: at most one Postgres transaction, bounded by a deadline,
+and the queue messages it wrote to the outbox, to push once that transaction has committed.
+
+The handler runs in one thread while the request thread waits on the deadline; if the
+deadline passes first, ``expire()`` cancels the running statement and marks the unit so it
+can never commit. The lock makes "expire" and "commit" mutually exclusive: either the work
+commits in full, or the client gets a 504 and nothing was written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import psycopg
+from psycopg.rows import DictRow
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from portico import problems
+
+Connection = psycopg.Connection[DictRow]
+log = logging.getLogger("portico.state.transaction")
+
+
+POOL_WAIT_SECONDS = float(os.environ.get("PORTICO_POOL_WAIT_SECONDS", "1"))
+
+
+def unavailable() -> problems.ServiceUnavailable:
+    return problems.ServiceUnavailable(
+        "the database is busy or unreachable; try again shortly", headers={"Retry-After": "1"}
+    )
+
+
+class DeadlineExceeded(Exception):
+    """The invocation ran past its function's timeout_seconds."""
+
+
+class Transaction:
+    def __init__(self, pool: ConnectionPool[Connection], deadline: float) -> None:
+        self._pool = pool
+        self.deadline = deadline
+        self._conn: Connection | None = None
+        self._lock = threading.Lock()
+        self._expired = False
+        self._committing = False
+        self.pending_messages: list[tuple[str, Mapping[str, Any]]] = []
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def check_deadline(self) -> None:
+        if self._expired or self.remaining() <= 0:
+            raise DeadlineExceeded("the function's timeout_seconds ran out")
+
+    def connection(self) -> Connection:
+        """The invocation's connection, taken from the pool on first use."""
+        self.check_deadline()
+        if self._conn is None:
+            self._conn = self._first_connection()
+        return self._conn
+
+    def _first_connection(self) -> Connection:
+        # After a Postgres restart the pool still holds connections to the old server; the
+        # first statement finds out at once. Drop such a one and take the next.
+        for _ in range(self._pool.max_size + 1):
+            conn = self._checkout()
+            try:
+                # Bound every statement by what is left of the deadline (this transaction only).
+                remaining_ms = max(1, int(self.remaining() * 1000))
+                conn.execute(
+                    "SELECT set_config('statement_timeout', %s, true)", (str(remaining_ms),)
+                )
+                return conn
+            except psycopg.OperationalError:
+                with self._lock:
+                    self._conn = None
+                self._pool.putconn(conn)  # the pool discards a broken connection
+        raise unavailable()
+
+    def _checkout(self) -> Connection:
+        # Wait briefly: with the database down or the pool exhausted, answering 503 at once
+        # beats holding the request until its deadline.
+        wait = max(0.001, min(self.remaining(), POOL_WAIT_SECONDS))
+        try:
+            conn = self._pool.getconn(timeout=wait)
+        except PoolTimeout as exc:
+            raise unavailable() from exc
+        with self._lock:
+            if self._expired:
+                self._pool.putconn(conn)
+                raise DeadlineExceeded("the function's timeout_seconds ran out")
+            self._conn = conn  # visible to expire() from here on
+        return conn
+
+    def commit(self) -> None:
+        with self._lock:
+            self.check_deadline()
+            self._committing = True
+        if self._conn is not None:
+            self._conn.commit()
+
+    def after_commit(self, statements: Callable[[Connection], None]) -> None:
+        """Run follow-up statements in a new transaction on the same connection (the deadline
+        no longer applies: the invocation's work is already committed)."""
+        if self._conn is not None:
+            statements(self._conn)
+            self._conn.commit()
+
+    def rollback(self) -> None:
+        """Never raises: it runs on error paths, where the first error is the one that matters
+        (and a broken connection is discarded by the pool on release anyway)."""
+        self.pending_messages.clear()
+        if self._conn is not None and not self._conn.closed:
+            try:
+                self._conn.rollback()
+            except psycopg.Error as exc:
+                log.debug("rollback failed: %s", exc)
+
+    def release(self) -> None:
+        with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            self._pool.putconn(conn)  # the pool rolls back and discards a broken connection
+
+    def expire(self) -> bool:
+        """Called by the waiting thread when the deadline passes. Returns False if the work is
+        already committing (then the caller should wait for it: a commit is short)."""
+        with self._lock:
+            if self._committing:
+                return False
+            self._expired = True
+            if self._conn is not None:
+                self._conn.cancel_safe(timeout=1.0)
+            return True
