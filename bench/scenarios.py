@@ -38,8 +38,8 @@ from portico import headers
 from portico.local.embedded import free_port as port
 from portico.manifest import load_all
 from portico.policies.consumers import DEV_CONSUMERS
-from portico.queueing.relay import GRACE_SECONDS
 from portico.runtime.resources import consumers_of
+from portico.settings import Settings
 from portico.state import outbox
 from portico.state.jobs import enqueue
 
@@ -558,7 +558,7 @@ def outbox_lag(bench: Bench) -> Scenario:
         f"{bench.profile.outbox_rate:.0f} req/s; lag from the handler's publish call (just "
         "before the commit, so the commit is included) to the job id appearing on its RQ queue. "
         "Relay path: outbox rows committed with no fast path, delivered by `portico relay`, "
-        f"which leaves each row to the fast path for {GRACE_SECONDS:g} s first "
+        f"which leaves each row to the fast path for {Settings.relay_grace_seconds:g} s first "
         "(PORTICO_RELAY_GRACE_SECONDS) and polls every 0.2 s; lag from the commit.",
         [("p50_ms", "p50 ms", "{:.1f}"), ("p99_ms", "p99 ms", "{:.1f}"),
          ("max_ms", "max ms", "{:.1f}"), ("samples", "messages", "{:d}")],
@@ -588,13 +588,13 @@ def outbox_lag(bench: Bench) -> Scenario:
     scenario.rows.append(lag_row("fast path (the function, right after commit)", lags))
     with QueueWatcher(bench, "bench-outbox") as watcher, bench.step("relay path"):
         committed = write_outbox_rows(bench, rate=bench.profile.outbox_rate / 5)
-        watcher.wait_for(len(committed), timeout=GRACE_SECONDS + 30)
+        watcher.wait_for(len(committed), timeout=Settings.relay_grace_seconds + 30)
         lags = [
             watcher.arrivals[f"msg-{m}"] - at
             for m, at in committed.items()
             if f"msg-{m}" in watcher.arrivals
         ]
-    scenario.rows.append(lag_row(f"relay path ({GRACE_SECONDS:g} s grace)", lags))
+    scenario.rows.append(lag_row(f"relay path ({Settings.relay_grace_seconds:g} s grace)", lags))
     bench.record_memory("relay", relay)
     probe.stop()
     relay.stop()

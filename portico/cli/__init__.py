@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import sys
 import time
 from collections.abc import Callable
@@ -12,13 +12,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from portico.manifest import Manifest, ManifestErrors, load_all
-from portico.settings import Settings, settings_from_env
+from portico.settings import Settings, SettingsError, mark_started, settings_from_env
 
 if TYPE_CHECKING:
     from portico.policies.consumers import Consumer
-
-# This process's start, for the cold-start metric (gunicorn's forked worker inherits it).
-os.environ["PORTICO_STARTED_AT"] = str(time.time())
 
 
 def functions_option(f: click.decorators.FC) -> click.decorators.FC:
@@ -61,7 +58,11 @@ def consumers_option(f: click.decorators.FC) -> click.decorators.FC:
 
 
 def settings_for(functions_dir: Path) -> Settings:
-    return settings_from_env({**os.environ, "PORTICO_FUNCTIONS_DIR": str(functions_dir.resolve())})
+    try:
+        settings = settings_from_env()
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from exc
+    return dataclasses.replace(settings, functions_dir=functions_dir.resolve())
 
 
 def manifests_or_exit(functions_dir: Path) -> list[Manifest]:
@@ -94,6 +95,7 @@ def main() -> None:
     Configuration comes from the environment: DATABASE_URL, REDIS_URL, PORTICO_FUNCTION,
     PORTICO_LOG_LEVEL, PORTICO_FUNCTIONS_DIR.
     """
+    mark_started()  # for the cold-start metric; gunicorn's forked worker inherits it
 
 
 @main.command()
@@ -111,6 +113,7 @@ def check(connection_budget: int, functions_dir: Path) -> None:
     Postgres connections against the budget and its timeout chain. Exit 1 on any error."""
     from portico.manifest.limits import connection_problems, connection_use, timeout_problems
     from portico.runtime.handler import HandlerError, load_handler
+    from portico.state.transaction import CANCEL_SECONDS
 
     manifests = manifests_or_exit(functions_dir)
     failures = 0
@@ -126,7 +129,13 @@ def check(connection_budget: int, functions_dir: Path) -> None:
     uses = connection_use(manifests)
     worst = sum(use.total for use in uses)
     click.echo(f"Postgres connections at max scale: {worst} of a budget of {connection_budget}")
-    for problem in connection_problems(manifests, connection_budget) + timeout_problems(manifests):
+    settings = settings_for(functions_dir)
+    timeouts = timeout_problems(
+        manifests,
+        margin_seconds=settings.gateway_margin_seconds,
+        cancel_seconds=CANCEL_SECONDS,
+    )
+    for problem in connection_problems(manifests, connection_budget) + timeouts:
         click.echo(f"error: {problem}", err=True)
         failures += 1
     if failures:
@@ -220,11 +229,11 @@ def run_from_environment(ctx: click.Context, functions_dir: Path) -> None:
       relay                    the outbox relay, health endpoints on $PORT
       migrate                  apply migrations (and the seeds when PORTICO_SEED=1), then exit
     """
-    what = os.environ.get("PORTICO_FUNCTION", "")
-    port = int(os.environ.get("PORT", "8080"))
+    settings = settings_for(functions_dir)
+    what, port = settings.function or "", settings.port
     if what == "migrate":
         ctx.invoke(migrate, functions_dir=functions_dir)
-        if os.environ.get("PORTICO_SEED") == "1":
+        if settings.seed:
             ctx.invoke(seed, functions_dir=functions_dir)
     elif what == "relay":
         ctx.invoke(relay, host="0.0.0.0", port=port, functions_dir=functions_dir)
@@ -277,6 +286,18 @@ def write_rendered(output: Path, text: str) -> None:
     click.echo(f"wrote {output}")
 
 
+def gateway_margin_option(f: click.decorators.FC) -> click.decorators.FC:
+    from portico.manifest.limits import GATEWAY_MARGIN_SECONDS
+
+    return click.option(
+        "--gateway-margin-seconds",
+        type=click.IntRange(min=0),
+        default=GATEWAY_MARGIN_SECONDS,
+        show_default=True,
+        help="How long past a function's timeout_seconds the gateway waits for its answer.",
+    )(f)
+
+
 def upstream_template_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
     problem = f"{value!r} must contain {{name}} and no other {{...}} field"
     try:
@@ -304,6 +325,7 @@ def upstream_template_option(ctx: click.Context, param: click.Parameter, value: 
     help="The Redis that keeps the rate-limit counters.",
 )
 @click.option("--redis-port", type=click.IntRange(1, 65535), default=6379, show_default=True)
+@gateway_margin_option
 @consumers_option
 @functions_option
 def render_kong(
@@ -311,6 +333,7 @@ def render_kong(
     upstream_template: str,
     redis_host: str,
     redis_port: int,
+    gateway_margin_seconds: int,
     consumers: tuple[Consumer, ...],
     functions_dir: Path,
 ) -> None:
@@ -347,6 +370,7 @@ def render_kong(
         redis_host=redis_host,
         redis_port=redis_port,
         consumers=consumers,
+        gateway_margin_seconds=gateway_margin_seconds,
     )
     write_rendered(output, kong.to_yaml(config))
 
@@ -360,14 +384,16 @@ def render_kong(
     show_default=True,
     help="The chart's values.yaml; only its generated block (at the end) is rewritten.",
 )
+@gateway_margin_option
 @functions_option
-def render_values(values_file: Path, functions_dir: Path) -> None:
+def render_values(values_file: Path, gateway_margin_seconds: int, functions_dir: Path) -> None:
     """The chart's generated values: each function's kind, timeouts, concurrency, scale and
     memory, and Kong's declarative config, rewritten at the end of values.yaml."""
     from portico.render.values import rewrite_values
 
     current = values_file.read_text() if values_file.exists() else ""
-    write_rendered(values_file, rewrite_values(current, manifests_or_exit(functions_dir)))
+    manifests = manifests_or_exit(functions_dir)
+    write_rendered(values_file, rewrite_values(current, manifests, gateway_margin_seconds))
 
 
 @main.command("kong-config")
@@ -386,7 +412,7 @@ def kong_config(config: Path, consumers_file: Path | None, output: Path) -> None
     from portico.render.kong import with_consumers
 
     consumers = read_consumers(consumers_file, default=())
-    secret = os.environ.get("PORTICO_GATEWAY_SECRET") or None
+    secret = settings_for(Path("functions")).gateway_secret
     write_rendered(output, with_consumers(config.read_text(), consumers, secret))
 
 
@@ -520,6 +546,7 @@ def gateway(
     configure_logging(settings.log_level, "gateway")
     manifests = manifests_or_exit(functions_dir)
     by_name = {m.name: m for m in manifests}
+    margin = settings.gateway_margin_seconds
 
     def named(item: str, what: str) -> tuple[str, str]:
         name, sep, value = item.partition("=")
@@ -530,7 +557,7 @@ def gateway(
     parsed = []
     for item in upstreams:
         name, url = named(item, "NAME=URL")
-        parsed.append(Upstream(by_name[name], url.rstrip("/")))
+        parsed.append(Upstream(by_name[name], url.rstrip("/"), margin))
     scaled: list[ScaledFunction] = []
     for item in on_demand:
         name, function_port = named(item, "NAME=PORT")
@@ -539,7 +566,7 @@ def gateway(
             "serve", name, "--port", function_port, "--functions-dir", str(settings.functions_dir)
         )
         scaled.append(ScaledFunction(name, command, url, idle_seconds=idle_seconds))
-        parsed.append(Upstream(by_name[name], url))
+        parsed.append(Upstream(by_name[name], url, margin))
     run_gateway(
         parsed,
         host,

@@ -33,7 +33,7 @@ from portico.gateway.server import kong_message, serve
 from portico.local.scaler import ScaledFunction, StartFailed
 from portico.logs import request_id_from, request_id_var
 from portico.manifest import Api, Cors, Manifest
-from portico.manifest.limits import upstream_timeout_seconds
+from portico.manifest.limits import GATEWAY_MARGIN_SECONDS, upstream_timeout_seconds
 from portico.policies import jwt_auth
 from portico.policies.consumers import DEV_CONSUMERS, Consumer, by_api_key, by_issuer
 from portico.policies.cors import is_preflight, origin_headers, preflight_headers
@@ -63,6 +63,11 @@ BODY_IDLE_SECONDS = 10.0  # the longest a client may pause while sending a body 
 class Upstream:
     manifest: Manifest
     base_url: str
+    margin_seconds: int = GATEWAY_MARGIN_SECONDS
+
+    @property
+    def timeout_seconds(self) -> int:
+        return upstream_timeout_seconds(self.manifest, self.margin_seconds)
 
     @cached_property
     def dropped(self) -> frozenset[str]:
@@ -292,7 +297,7 @@ class Gateway:
             forwarded[headers.CONSUMER_ID] = consumer.id
         if self.gateway_secret:
             forwarded[headers.GATEWAY_SECRET] = self.gateway_secret
-        timeout = aiohttp.ClientTimeout(total=upstream_timeout_seconds(call.upstream.manifest))
+        timeout = aiohttp.ClientTimeout(total=call.upstream.timeout_seconds)
         try:
             async with self.session.request(
                 request.method,
@@ -364,7 +369,7 @@ class Gateway:
 
     def shutdown_seconds(self) -> float:
         """Long enough for any request in flight to get its function's answer."""
-        waits = [upstream_timeout_seconds(u.manifest) for u in self.upstreams]
+        waits = [u.timeout_seconds for u in self.upstreams]
         return float(max(waits, default=5))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import socket
 import time
@@ -78,7 +77,9 @@ class ScaledFunction:
             started = time.monotonic()
             await self._wait_for_port_release()
             # Same process group as the gateway: whoever stops the gateway's group stops these.
-            self.process = await asyncio.create_subprocess_exec(*self.command, env=os.environ)
+            self.process = await asyncio.create_subprocess_exec(
+                *self.command
+            )  # inherits the environment
             if not await self._wait_ready(session):
                 await self.stop()
                 raise StartFailed(f"{self.name} was not ready within {self.start_timeout:.0f} s")

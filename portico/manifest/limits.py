@@ -3,13 +3,15 @@
 - the worst-case number of Postgres connections (every function at its max scale, each process
   with its full pool plus its readiness-probe connection, plus the relay and the migrations
   job) must fit the database's connection budget;
-- the timeout chain must be strictly decreasing: the gateway waits longer than the function's
-  deadline, and every statement is bounded by what is left of that deadline.
+- the timeout chain must shrink inward: the gateway waits longer than the function takes to
+  answer its own 504 (its deadline, plus the time to cancel the statement running at it).
+
+Pure functions of their arguments: the margin and the cancel time come from the caller (the
+settings of the process asking), so a render is the same in every shell.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from portico.manifest import Manifest
@@ -19,6 +21,8 @@ DEFAULT_CONNECTION_BUDGET = 97
 PROBE_CONNECTIONS = 1  # each process's readiness probe (portico.runtime.resources)
 RELAY_REPLICAS = 1
 MIGRATION_CONNECTIONS = 1
+# How long past a function's deadline a gateway keeps waiting for its answer, unless told.
+GATEWAY_MARGIN_SECONDS = 5
 
 
 def pool_size(manifest: Manifest) -> int:
@@ -30,14 +34,11 @@ def process_connections(manifest: Manifest) -> int:
     return pool_size(manifest) + PROBE_CONNECTIONS
 
 
-def gateway_margin_seconds() -> int:
-    """How long past a function's deadline the gateway keeps waiting for its answer."""
-    return int(os.environ.get("PORTICO_GATEWAY_TIMEOUT_MARGIN_SECONDS", "5"))
-
-
-def upstream_timeout_seconds(manifest: Manifest) -> int:
+def upstream_timeout_seconds(
+    manifest: Manifest, margin_seconds: int = GATEWAY_MARGIN_SECONDS
+) -> int:
     """How long a gateway waits for the function before answering 504 itself."""
-    return manifest.function.timeout_seconds + gateway_margin_seconds()
+    return manifest.function.timeout_seconds + margin_seconds
 
 
 @dataclass(frozen=True)
@@ -72,21 +73,44 @@ def connection_problems(manifests: list[Manifest], budget: int) -> list[str]:
     ]
 
 
-def timeout_chain(manifest: Manifest) -> tuple[int, int, int]:
-    """(gateway, function deadline, longest possible statement) in seconds."""
+@dataclass(frozen=True)
+class TimeoutChain:
+    """One HTTP function's timeouts, outermost first, in seconds."""
+
+    name: str
+    gateway: int  # the gateway's wait for the function
+    answer: float  # the latest the function answers: its deadline, then cancelling a statement
+    deadline: int  # timeout_seconds: the handler's and every statement's bound
+
+    def problem(self) -> str | None:
+        if self.gateway > self.answer:
+            return None
+        return (
+            f"{self.name}: the gateway gives up after {self.gateway} s, before the function's "
+            f"own 504 (deadline {self.deadline} s + up to {self.answer - self.deadline:g} s to "
+            "cancel its running statement); the gateway's margin past the deadline must be "
+            f"more than {self.answer - self.deadline:g} s"
+        )
+
+
+def timeout_chain(
+    manifest: Manifest, *, margin_seconds: int, cancel_seconds: float
+) -> TimeoutChain:
     deadline = manifest.function.timeout_seconds
-    return upstream_timeout_seconds(manifest), deadline, deadline
+    return TimeoutChain(
+        name=manifest.name,
+        gateway=upstream_timeout_seconds(manifest, margin_seconds),
+        answer=deadline + cancel_seconds,
+        deadline=deadline,
+    )
 
 
-def timeout_problems(manifests: list[Manifest]) -> list[str]:
-    problems = []
-    for m in manifests:
-        if not m.is_http:
-            continue
-        gateway, deadline, statement = timeout_chain(m)
-        if not gateway > deadline >= statement:
-            problems.append(
-                f"{m.name}: timeouts must shrink inward (gateway {gateway} s > function "
-                f"{deadline} s >= statement {statement} s)"
-            )
-    return problems
+def timeout_problems(
+    manifests: list[Manifest], *, margin_seconds: int, cancel_seconds: float
+) -> list[str]:
+    chains = (
+        timeout_chain(m, margin_seconds=margin_seconds, cancel_seconds=cancel_seconds)
+        for m in manifests
+        if m.is_http
+    )
+    return [problem for chain in chains if (problem := chain.problem()) is not None]

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import time
@@ -24,7 +23,7 @@ from rq.serializers import JSONSerializer
 from portico.logs import configure_logging
 from portico.manifest import Manifest, load_all
 from portico.runtime.health import serve_health
-from portico.runtime.resources import Resources, consumers_of
+from portico.runtime.resources import Resources
 from portico.settings import Settings
 from portico.state import outbox
 from portico.state.jobs import rq_queue
@@ -32,10 +31,8 @@ from portico.state.jobs import rq_queue
 log = logging.getLogger("portico.queueing.relay")
 
 POLL_SECONDS = 0.2  # how often an idle relay looks at the outbox
-GRACE_SECONDS = float(os.environ.get("PORTICO_RELAY_GRACE_SECONDS", "2"))  # the fast path's turn
 MAINTENANCE_SECONDS = 2.0
 RETENTION_SECONDS = 3600.0
-PROCESSED_RETENTION_DAYS = int(os.environ.get("PORTICO_PROCESSED_RETENTION_DAYS", "14"))
 
 
 def queue_names(manifests: Iterable[Manifest]) -> list[str]:
@@ -46,9 +43,18 @@ def queue_names(manifests: Iterable[Manifest]) -> list[str]:
 
 
 class Relay:
-    def __init__(self, resources: Resources, queues: list[str]) -> None:
+    def __init__(
+        self,
+        resources: Resources,
+        queues: list[str],
+        *,
+        grace_seconds: float,
+        retention_days: int,
+    ) -> None:
         self.resources = resources
         self.queues = queues
+        self.grace_seconds = grace_seconds  # the fast path's turn before the relay's
+        self.retention_days = retention_days
         self.stopping = threading.Event()
         self.scheduler = RQScheduler(
             queues,
@@ -78,7 +84,10 @@ class Relay:
     def deliver(self) -> int:
         with self.resources.pool.connection() as conn:
             return outbox.relay_batch(
-                conn, self.resources.redis, self.resources.consumers, grace_seconds=GRACE_SECONDS
+                conn,
+                self.resources.redis,
+                self.resources.consumers,
+                grace_seconds=self.grace_seconds,
             )
 
     def maintain(self) -> None:
@@ -100,7 +109,7 @@ class Relay:
             processed = conn.execute(
                 "DELETE FROM portico_processed_messages"
                 " WHERE processed_at < now() - make_interval(days => %s)",
-                (PROCESSED_RETENTION_DAYS,),
+                (self.retention_days,),
             )
         log.info(
             "purged %d expired idempotency key(s), %d old processed-message record(s)",
@@ -116,18 +125,17 @@ class Relay:
 def run_relay(settings: Settings, *, host: str = "127.0.0.1", port: int | None = None) -> None:
     configure_logging(settings.log_level, "relay")
     manifests = load_all(settings.functions_dir)
-    resources = Resources(
-        database_url=settings.database_url,
-        redis_url=settings.redis_url,
-        pool_size=1,
-        consumers=consumers_of(manifests),
-        name="relay",
-    )
+    resources = Resources.for_process(settings, "relay", pool_size=1)
     try:
         resources.open()
     except Exception as exc:
         log.error("could not reach Postgres/Redis at start (will keep trying): %s", exc)
-    relay = Relay(resources, queue_names(manifests))
+    relay = Relay(
+        resources,
+        queue_names(manifests),
+        grace_seconds=settings.relay_grace_seconds,
+        retention_days=settings.processed_retention_days,
+    )
     signal.signal(signal.SIGTERM, relay.stop)
     signal.signal(signal.SIGINT, relay.stop)
     if port is not None:

@@ -24,17 +24,16 @@ from rq.serializers import JSONSerializer
 from portico import metrics
 from portico.contract import Message
 from portico.logs import configure_logging, request_id_var
-from portico.manifest import Manifest, load_all
+from portico.manifest import Manifest
 from portico.problems import ServiceUnavailable
 from portico.runtime.handler import Invoker
 from portico.runtime.health import serve_health
-from portico.runtime.resources import Resources, consumers_of
+from portico.runtime.resources import Resources
 from portico.settings import Settings
 from portico.state.transaction import Transaction
 
 log = logging.getLogger("portico.queueing.worker")
 
-ABANDONED_JOB_GRACE_SECONDS = int(os.environ.get("PORTICO_ABANDONED_JOB_GRACE_SECONDS", "15"))
 
 # The worker function this process serves; RQ calls handle_message by its import path.
 _invoker: Invoker | None = None
@@ -98,12 +97,13 @@ class DrainingWorker(SimpleWorker):
     """RQ's in-process worker (no fork per job: the pool stays warm) that reports draining."""
 
     draining = threading.Event()
+    abandoned_job_grace_seconds = Settings.abandoned_job_grace_seconds
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # How long a started job may go without news before the relay's maintenance calls it
         # abandoned (worker killed) and retries it. The job itself dies at its timeout, so a
         # short margin is enough; RQ's default adds a minute.
-        return int(job.timeout or 180) + ABANDONED_JOB_GRACE_SECONDS
+        return int(job.timeout or 180) + self.abandoned_job_grace_seconds
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.draining.set()
@@ -135,13 +135,8 @@ def run_worker(
     if manifest.trigger is None:
         raise ValueError(f"{manifest.name} is an HTTP function; serve it with `portico serve`")
     configure_logging(settings.log_level, manifest.name)
-    resources = Resources(
-        database_url=settings.database_url,
-        redis_url=settings.redis_url,
-        pool_size=1,  # one job at a time per worker process
-        consumers=consumers_of(load_all(settings.functions_dir)),
-        name=manifest.name,
-    )
+    # One job at a time per worker process: one connection.
+    resources = Resources.for_process(settings, manifest.name, pool_size=1)
     resources.open()
     _invoker = Invoker(manifest, resources)
     if port is not None:
@@ -152,6 +147,7 @@ def run_worker(
         connection=resources.redis,
         serializer=JSONSerializer,
     )
+    worker.abandoned_job_grace_seconds = settings.abandoned_job_grace_seconds
     log.info("consuming queue %s", manifest.trigger.queue)
     try:
         # No scheduler here: the always-on relay moves due retries onto the queue, so they run

@@ -17,7 +17,7 @@ import yaml
 
 from portico import headers
 from portico.manifest import Api, Cache, Cors, Jwt, Manifest, RateLimit, Route
-from portico.manifest.limits import upstream_timeout_seconds
+from portico.manifest.limits import GATEWAY_MARGIN_SECONDS, upstream_timeout_seconds
 from portico.policies.consumers import DEV_CONSUMERS, DEV_SECRETS, Consumer, JwtCredential
 from portico.policies.rate_limit import configured_windows
 from portico.policies.response_cache import CACHEABLE_STATUSES, CACHEABLE_TYPES
@@ -47,12 +47,13 @@ def render(
     redis_host: str = DEFAULT_REDIS_HOST,
     redis_port: int = DEFAULT_REDIS_PORT,
     consumers: Sequence[Consumer] = DEV_CONSUMERS,
+    gateway_margin_seconds: int = GATEWAY_MARGIN_SECONDS,
 ) -> dict[str, Any]:
     functions = http_functions(manifests)
     redis = {"host": redis_host, "port": redis_port}
     return {
         "_format_version": FORMAT_VERSION,
-        "services": [service(m, upstream_template) for m, _ in functions],
+        "services": [service(m, upstream_template, gateway_margin_seconds) for m, _ in functions],
         "routes": [route(m.name, api, redis) for m, api in functions],
         "plugins": global_plugins(),
         "consumers": [consumer(c) for c in sorted(consumers, key=lambda c: c.username)],
@@ -64,8 +65,8 @@ def http_functions(manifests: Iterable[Manifest]) -> list[tuple[Manifest, Api]]:
     return sorted(((m, m.api) for m in manifests if m.api is not None), key=lambda f: f[0].name)
 
 
-def service(manifest: Manifest, upstream_template: str) -> dict[str, Any]:
-    timeout_ms = upstream_timeout_seconds(manifest) * 1000
+def service(manifest: Manifest, upstream_template: str, margin_seconds: int) -> dict[str, Any]:
+    timeout_ms = upstream_timeout_seconds(manifest, margin_seconds) * 1000
     return {
         "name": manifest.name,
         "url": upstream_template.format(name=manifest.name),

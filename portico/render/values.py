@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from portico.manifest import Manifest
-from portico.manifest.limits import upstream_timeout_seconds
+from portico.manifest.limits import GATEWAY_MARGIN_SECONDS, upstream_timeout_seconds
 from portico.policies.consumers import DEV_CONSUMERS, Consumer, JwtCredential
 from portico.render import kong
 
@@ -33,11 +33,15 @@ _PLACEHOLDERS = {
 UPSTREAM_TEMPLATE = "http://{name}.__NAMESPACE__.svc.cluster.local"
 
 
-def generated(manifests: Sequence[Manifest]) -> dict[str, Any]:
+def generated(
+    manifests: Sequence[Manifest], margin_seconds: int = GATEWAY_MARGIN_SECONDS
+) -> dict[str, Any]:
     return {
         "generated": {
-            "functions": {m.name: function_values(m) for m in sorted(manifests, key=_name)},
-            "kongConfig": kong_config_template(manifests),
+            "functions": {
+                m.name: function_values(m, margin_seconds) for m in sorted(manifests, key=_name)
+            },
+            "kongConfig": kong_config_template(manifests, margin_seconds),
             "devConsumers": consumers_file(DEV_CONSUMERS),
         }
     }
@@ -47,7 +51,7 @@ def _name(manifest: Manifest) -> str:
     return manifest.name
 
 
-def function_values(manifest: Manifest) -> dict[str, Any]:
+def function_values(manifest: Manifest, margin_seconds: int) -> dict[str, Any]:
     spec = manifest.function
     values: dict[str, Any] = {
         "kind": "http" if manifest.is_http else "worker",
@@ -59,16 +63,21 @@ def function_values(manifest: Manifest) -> dict[str, Any]:
     }
     if manifest.api is not None:
         values["route"] = str(manifest.api.route)
-        values["upstreamTimeoutSeconds"] = upstream_timeout_seconds(manifest)
+        values["upstreamTimeoutSeconds"] = upstream_timeout_seconds(manifest, margin_seconds)
     if manifest.trigger is not None:
         values["queue"] = manifest.trigger.queue
     return values
 
 
-def kong_config_template(manifests: Sequence[Manifest]) -> str:
+def kong_config_template(manifests: Sequence[Manifest], margin_seconds: int) -> str:
     """kong.yaml without consumers (the chart adds them from a Secret), upstreams and Redis as
     template expressions."""
-    config = kong.render(manifests, upstream_template=UPSTREAM_TEMPLATE, consumers=())
+    config = kong.render(
+        manifests,
+        upstream_template=UPSTREAM_TEMPLATE,
+        consumers=(),
+        gateway_margin_seconds=margin_seconds,
+    )
     for route in config["routes"]:
         for plugin in route["plugins"]:
             if plugin["name"] == "rate-limiting":
@@ -101,10 +110,12 @@ def jwt_entry(credential: JwtCredential) -> dict[str, str]:
     }
 
 
-def rewrite_values(current: str, manifests: Sequence[Manifest]) -> str:
+def rewrite_values(
+    current: str, manifests: Sequence[Manifest], margin_seconds: int = GATEWAY_MARGIN_SECONDS
+) -> str:
     """values.yaml with its generated block replaced (or appended after the hand-written part)."""
     hand_written = current.split(GENERATED_MARKER, 1)[0].rstrip("\n")
-    block = kong.dump_yaml(generated(manifests))
+    block = kong.dump_yaml(generated(manifests, margin_seconds))
     return f"{hand_written}\n\n{GENERATED_MARKER}\n{block}"
 
 

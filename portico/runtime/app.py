@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextvars
 import hmac
 import logging
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +37,6 @@ from portico.state.transaction import DeadlineExceeded
 log = logging.getLogger("portico.runtime.app")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 SECRET_HEADER = headers.GATEWAY_SECRET.lower()  # a handler never sees the gateway's secret
-PROCESS_STARTED_AT = float(os.environ.get("PORTICO_STARTED_AT", time.time()))
 
 
 @dataclass
@@ -77,7 +75,10 @@ def flask_rule(path: str) -> str:
 
 
 def create_app(
-    manifest: Manifest, resources: Resources, gateway_secret: str | None = None
+    manifest: Manifest,
+    resources: Resources,
+    gateway_secret: str | None = None,
+    started_at: float | None = None,
 ) -> Flask:
     """The function's app. Caller identity is believed only from requests that carry
     gateway_secret (portico.policies.upstream); without one, from none."""
@@ -114,7 +115,8 @@ def create_app(
     app.register_error_handler(problems.Problem, problem_response)
     app.register_error_handler(Exception, lambda exc: unexpected_error(state, exc))
 
-    metrics.COLD_START_SECONDS.labels(manifest.name).set(time.time() - PROCESS_STARTED_AT)
+    if started_at is not None:
+        metrics.COLD_START_SECONDS.labels(manifest.name).set(time.time() - started_at)
     return app
 
 

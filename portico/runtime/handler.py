@@ -66,7 +66,7 @@ class Invoker:
         self.handler = load_handler(manifest)
 
     def begin(self, deadline: float) -> Transaction:
-        return Transaction(self.resources.pool, deadline)
+        return Transaction(self.resources.pool, deadline, self.resources.pool_wait_seconds)
 
     def run(
         self,

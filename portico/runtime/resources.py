@@ -13,7 +13,8 @@ import redis
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from portico.manifest import Manifest
+from portico.manifest import Manifest, load_all
+from portico.settings import Settings
 from portico.state.jobs import Consumer
 from portico.state.transaction import Connection
 
@@ -30,6 +31,19 @@ def consumers_of(manifests: Iterable[Manifest]) -> dict[str, Consumer]:
 
 
 class Resources:
+    @classmethod
+    def for_process(cls, settings: Settings, name: str, pool_size: int) -> Resources:
+        """What one process of a function (or the relay) holds: its pool of `pool_size`
+        connections, the Redis client and every queue consumer's contract."""
+        return cls(
+            database_url=settings.database_url,
+            redis_url=settings.redis_url,
+            pool_size=pool_size,
+            consumers=consumers_of(load_all(settings.functions_dir)),
+            name=name,
+            pool_wait_seconds=settings.pool_wait_seconds,
+        )
+
     def __init__(
         self,
         *,
@@ -38,6 +52,7 @@ class Resources:
         pool_size: int,
         consumers: Mapping[str, Consumer],
         name: str = "portico",
+        pool_wait_seconds: float = 1.0,
     ) -> None:
         self.pool: ConnectionPool[Connection] = ConnectionPool(
             database_url,
@@ -50,6 +65,7 @@ class Resources:
         )
         self.redis = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
         self.consumers = dict(consumers)
+        self.pool_wait_seconds = pool_wait_seconds
         self._database_url = database_url
         # Readiness probes use their own connection, so a busy pool never reads as "not ready".
         self._probe: psycopg.Connection[Any] | None = None

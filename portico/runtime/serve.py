@@ -25,9 +25,9 @@ from gunicorn.workers.gthread import ThreadWorker
 
 from portico import headers, http_limits, problems
 from portico.logs import configure_logging, logging_config
-from portico.manifest import Manifest, load_all
+from portico.manifest import Manifest
 from portico.runtime.app import FunctionState, create_app
-from portico.runtime.resources import Resources, consumers_of
+from portico.runtime.resources import Resources
 from portico.settings import Settings
 
 log = logging.getLogger("portico.runtime.serve")
@@ -150,19 +150,16 @@ class FunctionServer(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         configure_logging(self.settings.log_level, self.manifest.name)
-        manifests = load_all(self.settings.functions_dir)
-        resources = Resources(
-            database_url=self.settings.database_url,
-            redis_url=self.settings.redis_url,
-            pool_size=self.manifest.function.concurrency,
-            consumers=consumers_of(manifests),
-            name=self.manifest.name,
+        resources = Resources.for_process(
+            self.settings, self.manifest.name, pool_size=self.manifest.function.concurrency
         )
         try:
             resources.open()
         except Exception as exc:  # keep serving: /readyz reports it until the database is back
             log.error("could not reach Postgres/Redis at start: %s", exc)
-        app = create_app(self.manifest, resources, self.settings.gateway_secret)
+        app = create_app(
+            self.manifest, resources, self.settings.gateway_secret, self.settings.started_at
+        )
         app.wsgi_app = honour_connection_close(app.wsgi_app)  # type: ignore[method-assign]
         log.info(
             "serving %s on %s", self.manifest.api.route if self.manifest.api else "", self.bind

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,10 +22,6 @@ from portico.state.jobs import Consumer, enqueue
 from portico.state.transaction import Connection
 
 log = logging.getLogger("portico.state.outbox")
-
-# Fault injection for the fault tests only: the relay exits right after pushing a batch,
-# before deleting its rows (as a crash at the worst moment would).
-CRASH_AFTER_PUSH_ENV = "PORTICO_FAULT_RELAY_CRASH_AFTER_PUSH"
 
 
 def write(conn: Connection, queue: str, message: Mapping[str, Any]) -> None:
@@ -68,9 +63,6 @@ def relay_batch(
         if not rows:
             return 0
         push(redis_client, [(r["queue"], _as_dict(r["message"])) for r in rows], consumers)
-        if os.environ.get(CRASH_AFTER_PUSH_ENV):
-            log.error("fault injection: exiting after push, before delete")
-            os._exit(17)
         delete(conn, [r["message_id"] for r in rows])
     log.info("relayed %d message(s)", len(rows))
     return len(rows)

@@ -10,7 +10,6 @@ commits in full, or the client gets a 504 and nothing was written.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,7 +25,8 @@ Connection = psycopg.Connection[DictRow]
 log = logging.getLogger("portico.state.transaction")
 
 
-POOL_WAIT_SECONDS = float(os.environ.get("PORTICO_POOL_WAIT_SECONDS", "1"))
+# The longest expire() waits for Postgres to cancel the statement running at the deadline.
+CANCEL_SECONDS = 1.0
 
 
 def unavailable() -> problems.ServiceUnavailable:
@@ -40,7 +40,10 @@ class DeadlineExceeded(Exception):
 
 
 class Transaction:
-    def __init__(self, pool: ConnectionPool[Connection], deadline: float) -> None:
+    def __init__(
+        self, pool: ConnectionPool[Connection], deadline: float, pool_wait_seconds: float = 1.0
+    ) -> None:
+        self._pool_wait_seconds = pool_wait_seconds
         self._pool = pool
         self.deadline = deadline
         self._conn: Connection | None = None
@@ -84,7 +87,7 @@ class Transaction:
     def _checkout(self) -> Connection:
         # Wait briefly: with the database down or the pool exhausted, answering 503 at once
         # beats holding the request until its deadline.
-        wait = max(0.001, min(self.remaining(), POOL_WAIT_SECONDS))
+        wait = max(0.001, min(self.remaining(), self._pool_wait_seconds))
         try:
             conn = self._pool.getconn(timeout=wait)
         except PoolTimeout as exc:
@@ -134,5 +137,5 @@ class Transaction:
                 return False
             self._expired = True
             if self._conn is not None:
-                self._conn.cancel_safe(timeout=1.0)
+                self._conn.cancel_safe(timeout=CANCEL_SECONDS)
             return True

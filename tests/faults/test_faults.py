@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from tests.faults.harness import (
 )
 
 pytestmark = pytest.mark.faults
+FAULT_INJECTION = Path(__file__).parent / "inject"  # its sitecustomize.py
 NO_LOSS = {"acknowledged but not stored": 0, "reviewed twice": 0}
 
 
@@ -126,7 +128,10 @@ def test_relay_crash_between_push_and_delete_has_no_second_effect():
                 )
             conn.commit()
         crashing = s.start_unready(
-            "relay", functions=TEST_FUNCTIONS_DIR, PORTICO_FAULT_RELAY_CRASH_AFTER_PUSH="1"
+            "relay",
+            functions=TEST_FUNCTIONS_DIR,
+            PYTHONPATH=str(FAULT_INJECTION),
+            PORTICO_FAULT="relay-crash-after-push",
         )
         exit_code = crashing.popen.wait(30)
         r = redis.Redis.from_url(s.redis.url)

@@ -4,11 +4,14 @@ import pytest
 
 from portico.manifest import load_all
 from portico.manifest.limits import (
+    GATEWAY_MARGIN_SECONDS,
     connection_problems,
     connection_use,
     timeout_chain,
     timeout_problems,
+    upstream_timeout_seconds,
 )
+from portico.state.transaction import CANCEL_SECONDS
 from tests.conftest import FUNCTIONS_DIR
 
 CLAIMS = load_all(FUNCTIONS_DIR)
@@ -35,14 +38,36 @@ def test_the_budget_is_enforced_and_the_message_names_the_biggest_users():
     assert "submit-claim 5x9=45" in problem
 
 
-def test_the_timeout_chain_shrinks_inward(monkeypatch):
+def chains(margin_seconds: int, cancel_seconds: float = CANCEL_SECONDS) -> list[str]:
+    return timeout_problems(CLAIMS, margin_seconds=margin_seconds, cancel_seconds=cancel_seconds)
+
+
+def test_the_timeout_chain_shrinks_inward():
     submit = next(m for m in CLAIMS if m.name == "submit-claim")
-    assert timeout_chain(submit) == (25, 20, 20)
-    assert timeout_problems(CLAIMS) == []
+    chain = timeout_chain(submit, margin_seconds=5, cancel_seconds=CANCEL_SECONDS)
+    assert (chain.gateway, chain.answer, chain.deadline) == (25, 21.0, 20)
+    assert chains(GATEWAY_MARGIN_SECONDS) == []
+
+
+@pytest.mark.parametrize("margin_seconds", [0, 1])
+def test_a_gateway_that_gives_up_before_the_functions_own_504_is_reported(margin_seconds):
+    problems = chains(margin_seconds)
+    assert len(problems) == 4  # every HTTP function of the claims app, none of its workers
+    [submit] = [p for p in problems if p.startswith("submit-claim:")]
+    assert f"the gateway gives up after {20 + margin_seconds} s" in submit
+    assert "must be more than 1 s" in submit
+
+
+def test_the_chain_counts_the_time_to_cancel_a_statement():
+    assert chains(3, cancel_seconds=2.5) == []
+    assert len(chains(3, cancel_seconds=3.0)) == 4
+
+
+def test_the_margin_is_an_argument_not_the_environment(monkeypatch):
     monkeypatch.setenv("PORTICO_GATEWAY_TIMEOUT_MARGIN_SECONDS", "0")
-    problems = timeout_problems(CLAIMS)
-    assert len(problems) == 4
-    assert any(p.startswith("submit-claim: timeouts must shrink inward") for p in problems)
+    submit = next(m for m in CLAIMS if m.name == "submit-claim")
+    assert upstream_timeout_seconds(submit) == 25
+    assert upstream_timeout_seconds(submit, 9) == 29
 
 
 @pytest.mark.parametrize("budget", [1, 50])
