@@ -93,7 +93,7 @@ def run_once(invoker: Invoker, msg: Message, deadline: float) -> tuple[Any, str]
     return invoker.run(tx, msg, msg.request_id or msg.id), "succeeded"
 
 
-class DrainingWorker(SimpleWorker):
+class DrainingJobWorker(SimpleWorker):
     """RQ's in-process worker (no fork per job: the pool stays warm) that reports draining."""
 
     draining = threading.Event()
@@ -140,8 +140,8 @@ def run_worker(
     resources.open()
     _invoker = Invoker(manifest, resources)
     if port is not None:
-        serve_health(manifest.name, DrainingWorker.draining, resources.is_ready, host, port)
-    worker = DrainingWorker(
+        serve_health(manifest.name, DrainingJobWorker.draining, resources.is_ready, host, port)
+    worker = DrainingJobWorker(
         [manifest.trigger.queue],
         name=f"{manifest.name}.{socket.gethostname()}.{os.getpid()}",
         connection=resources.redis,

@@ -15,16 +15,17 @@ from psycopg_pool import ConnectionPool
 
 from portico.manifest import Manifest, load_all
 from portico.settings import Settings
-from portico.state.jobs import Consumer
+from portico.state.jobs import JobPolicy
 from portico.state.transaction import Connection
 
 log = logging.getLogger("portico.runtime.resources")
 
 
-def consumers_of(manifests: Iterable[Manifest]) -> dict[str, Consumer]:
-    """Queue name -> the timeout and retries its worker function declares."""
+def consumers_of(manifests: Iterable[Manifest]) -> dict[str, JobPolicy]:
+    """Queue name -> how its consumer, a worker function, wants its jobs run: the timeout and
+    retries it declares."""
     return {
-        m.trigger.queue: Consumer(m.function.timeout_seconds, m.trigger.retries)
+        m.trigger.queue: JobPolicy(m.function.timeout_seconds, m.trigger.retries)
         for m in manifests
         if m.trigger is not None
     }
@@ -34,7 +35,7 @@ class Resources:
     @classmethod
     def for_process(cls, settings: Settings, name: str, pool_size: int) -> Resources:
         """What one process of a function (or the relay) holds: its pool of `pool_size`
-        connections, the Redis client and every queue consumer's contract."""
+        connections, the Redis client and every queue consumer's job policy."""
         return cls(
             database_url=settings.database_url,
             redis_url=settings.redis_url,
@@ -50,7 +51,7 @@ class Resources:
         database_url: str,
         redis_url: str,
         pool_size: int,
-        consumers: Mapping[str, Consumer],
+        consumers: Mapping[str, JobPolicy],
         name: str = "portico",
         pool_wait_seconds: float = 1.0,
     ) -> None:

@@ -75,7 +75,10 @@ def honour_connection_close(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
     return app
 
 
-class DrainingWorker(ThreadWorker):  # type: ignore[misc]
+class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
+    """gunicorn's gthread worker that drains on SIGTERM, answering gunicorn's own refusals as
+    problem+json."""
+
     drain_seconds: float = 0.0
 
     def init_process(self) -> None:
@@ -124,12 +127,12 @@ class FunctionServer(BaseApplication):  # type: ignore[misc]
 
     def load_config(self) -> None:
         spec = self.manifest.function
-        DrainingWorker.drain_seconds = self.settings.drain_seconds
+        DrainingThreadWorker.drain_seconds = self.settings.drain_seconds
         options: dict[str, Any] = {
             "bind": self.bind,
             "workers": 1,
             "threads": spec.concurrency,
-            "worker_class": "portico.runtime.serve.DrainingWorker",
+            "worker_class": "portico.runtime.serve.DrainingThreadWorker",
             # Heartbeat timeout of the worker process, not of a request: requests are bounded by
             # the deadline in the runtime.
             "timeout": max(30, spec.timeout_seconds + 10),

@@ -1,7 +1,8 @@
 """The RQ side of a message: the job it becomes, on the list KEDA watches (`rq:queue:<name>`).
 
 Messages travel as JSON (RQ's JSONSerializer, never pickle) to the job function
-`portico.queueing.worker.handle_message`, with the consuming worker's timeout and retries.
+`portico.queueing.worker.handle_message`, with the consuming worker's timeout and retries (its
+`JobPolicy`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def job_id(message_id: str) -> str:
 
 
 @dataclass(frozen=True)
-class Consumer:
+class JobPolicy:
     """How the worker consuming a queue wants its jobs run (from its manifest)."""
 
     timeout_seconds: int = 180
@@ -44,16 +45,16 @@ def rq_queue(connection: redis.Redis, name: str) -> Queue:
 
 
 def enqueue(
-    connection: redis.Redis, queue: str, message: Mapping[str, Any], consumer: Consumer
+    connection: redis.Redis, queue: str, message: Mapping[str, Any], policy: JobPolicy
 ) -> None:
     retry = None
-    if consumer.retries:
-        retry = Retry(max=consumer.retries, interval=consumer.retry_intervals())
+    if policy.retries:
+        retry = Retry(max=policy.retries, interval=policy.retry_intervals())
     rq_queue(connection, queue).enqueue(
         JOB_FUNCTION,
         dict(message),
         job_id=job_id(str(message["id"])),
-        job_timeout=consumer.timeout_seconds,
+        job_timeout=policy.timeout_seconds,
         retry=retry,
         failure_ttl=FAILED_JOB_TTL_SECONDS,
     )

@@ -18,7 +18,7 @@ from typing import Any
 import redis
 from psycopg.types.json import Jsonb
 
-from portico.state.jobs import Consumer, enqueue
+from portico.state.jobs import JobPolicy, enqueue
 from portico.state.transaction import Connection
 
 log = logging.getLogger("portico.state.outbox")
@@ -38,16 +38,16 @@ def delete(conn: Connection, message_ids: Sequence[str]) -> None:
 def push(
     redis_client: redis.Redis,
     messages: Sequence[tuple[str, Mapping[str, Any]]],
-    consumers: Mapping[str, Consumer],
+    consumers: Mapping[str, JobPolicy],
 ) -> None:
     for queue, message in messages:
-        enqueue(redis_client, queue, message, consumers.get(queue, Consumer()))
+        enqueue(redis_client, queue, message, consumers.get(queue, JobPolicy()))
 
 
 def relay_batch(
     conn: Connection,
     redis_client: redis.Redis,
-    consumers: Mapping[str, Consumer],
+    consumers: Mapping[str, JobPolicy],
     *,
     grace_seconds: float,
     batch_size: int = 200,

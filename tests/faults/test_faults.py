@@ -14,7 +14,7 @@ import redis
 from rq.registry import StartedJobRegistry
 
 from portico.state import outbox
-from portico.state.jobs import Consumer
+from portico.state.jobs import JobPolicy
 from tests.conftest import TEST_FUNCTIONS_DIR
 from tests.faults.harness import (
     ALICE,
@@ -83,7 +83,7 @@ def tally_messages(s, count: int, **payload: object) -> list[dict[str, Any]]:
         {"id": f"t{n}", "queue": "test-tally", "payload": {"n": n, **payload}} for n in range(count)
     ]
     r = redis.Redis.from_url(s.redis.url)
-    outbox.push(r, [("test-tally", m) for m in messages], {"test-tally": Consumer(4, 2)})
+    outbox.push(r, [("test-tally", m) for m in messages], {"test-tally": JobPolicy(4, 2)})
     return messages
 
 

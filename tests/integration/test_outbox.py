@@ -18,13 +18,13 @@ from portico.queueing.worker import claim_message
 from portico.runtime.app import create_app
 from portico.runtime.resources import Resources
 from portico.state import outbox
-from portico.state.jobs import Consumer, job_id
+from portico.state.jobs import JobPolicy, job_id
 from tests.conftest import TEST_FUNCTIONS_DIR, Services, open_resources, scratch_dir
 from tests.identity import GATEWAY_SECRET
 
 pytestmark = pytest.mark.integration
 
-CONSUMERS = {"test-notes": Consumer(timeout_seconds=5, retries=0)}
+CONSUMERS = {"test-notes": JobPolicy(timeout_seconds=5, retries=0)}
 
 
 def outbox_rows(services: Services) -> list[str]:

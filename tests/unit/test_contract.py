@@ -9,7 +9,7 @@ from portico.migrate import yoyo_url
 from portico.policies.consumers import DEV_CONSUMERS, by_api_key
 from portico.problems import BadRequest, Problem, Unprocessable
 from portico.runtime.app import flask_rule, schema_failures
-from portico.state.jobs import Consumer, job_id
+from portico.state.jobs import JobPolicy, job_id
 
 
 @pytest.mark.parametrize(
@@ -75,8 +75,8 @@ def test_flask_rules_come_from_manifest_paths():
 
 def test_job_ids_are_deterministic_and_backoff_is_capped():
     assert job_id("abc") == job_id("abc") == "msg-abc"
-    assert Consumer(retries=8).retry_intervals() == [1, 2, 4, 8, 16, 32, 60, 60]
-    assert Consumer(retries=0).retry_intervals() == []
+    assert JobPolicy(retries=8).retry_intervals() == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert JobPolicy(retries=0).retry_intervals() == []
 
 
 def test_dev_consumers_match_the_dev_contract():
