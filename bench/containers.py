@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.processes import ROOT, NotReady, wait_for
-from portico.local.embedded import free_port
+from portico.local.ports import free_port
 
 DEFAULT_IMAGE = "portico-functions:dev"
 REVISION_LABEL = "org.opencontainers.image.revision"

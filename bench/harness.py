@@ -21,7 +21,8 @@ import yaml
 
 from bench.processes import ROOT, Server, python_module
 from portico.local.dev import say
-from portico.local.embedded import EmbeddedPostgres, EmbeddedRedis
+from portico.local.embedded_postgres import EmbeddedPostgres
+from portico.local.embedded_redis import EmbeddedRedis
 from portico.local.seed import seed
 from portico.migrate import migrate
 

@@ -23,7 +23,7 @@ from bench.harness import BENCH_FUNCTIONS, CLAIMS_FUNCTIONS, QUICK, Bench, local
 from bench.processes import ROOT, portico
 from bench.scenarios import AS_ALICE, CLAIM
 from portico import headers
-from portico.local.embedded import free_port as port
+from portico.local.ports import free_port as port
 
 RESULTS = ROOT / "bench" / "results"
 PORTICO_FRAMES = re.compile(

@@ -35,7 +35,7 @@ from bench.harness import (
 from bench.load import percentile
 from bench.processes import ROOT, NotReady, Server, gunicorn, portico
 from portico import headers
-from portico.local.embedded import free_port as port
+from portico.local.ports import free_port as port
 from portico.manifest import load_all
 from portico.policies.consumers import DEV_CONSUMERS
 from portico.runtime.resources import consumers_of

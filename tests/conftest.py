@@ -101,7 +101,8 @@ def services() -> Iterator[Services]:
         yield found
         return
 
-    from portico.local.embedded import EmbeddedPostgres, EmbeddedRedis
+    from portico.local.embedded_postgres import EmbeddedPostgres
+    from portico.local.embedded_redis import EmbeddedRedis
 
     root = scratch_dir("portico-test-services-")
     postgres = EmbeddedPostgres(root / "postgres", durable=False)

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from portico.local.embedded import free_port
+from portico.local.ports import free_port
 from tests.conftest import ROOT
 
 

@@ -22,7 +22,9 @@ from typing import TypeVar
 
 import httpx
 
-from portico.local.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from portico.local.embedded_postgres import EmbeddedPostgres
+from portico.local.embedded_redis import EmbeddedRedis
+from portico.local.ports import free_port
 from portico.local.seed import seed
 from portico.local.supervisor import ChildProcess, Printer, Program, Supervisor, WatchedServer
 from portico.manifest import Manifest
@@ -229,10 +231,11 @@ def prepare_data(data_dir: Path, functions_dir: Path) -> Data:
             return url
 
         database_url = os.environ.get("DATABASE_URL") or embedded(
-            "postgres", EmbeddedPostgres(data_dir / "postgres")
+            "postgres",
+            EmbeddedPostgres(data_dir / "postgres", bindir=settings_from_env().pg_bindir),
         )
         redis_url = os.environ.get("REDIS_URL") or embedded(
-            "redis", EmbeddedRedis(data_dir / "redis")
+            "redis", EmbeddedRedis(data_dir / "redis", executable=settings_from_env().redis_server)
         )
         applied = step("applying migrations", lambda: migrate(database_url, functions_dir))
         say(f"migrations applied: {', '.join(applied) if applied else 'none pending'}")

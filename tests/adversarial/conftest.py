@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from portico.local.embedded import free_port
+from portico.local.ports import free_port
 from portico.manifest import load_all
 from tests.adversarial.checks import Ownership
 from tests.adversarial.harness import Api, ClaimOwners, function_ports

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from portico.local.embedded import free_port
+from portico.local.ports import free_port
 from portico.policies.consumers import DEV_CONSUMERS, JwtCredential
 from tests.conftest import Services, scratch_dir
 from tests.integration.devstack import DevStack

@@ -19,7 +19,9 @@ import redis
 from psycopg.rows import DictRow, dict_row
 from rq.registry import FailedJobRegistry
 
-from portico.local.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from portico.local.embedded_postgres import EmbeddedPostgres
+from portico.local.embedded_redis import EmbeddedRedis
+from portico.local.ports import free_port
 from portico.local.seed import seed
 from portico.migrate import migrate
 from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, scratch_dir

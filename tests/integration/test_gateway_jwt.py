@@ -13,7 +13,7 @@ import httpx
 import jwt
 import pytest
 
-from portico.local.embedded import free_port
+from portico.local.ports import free_port
 from tests.conftest import TEST_FUNCTIONS_DIR, Services
 from tests.keys import PRIVATE_KEY, consumer_yaml
 from tests.processes import Process

@@ -12,7 +12,7 @@ import pytest
 import redis
 from psycopg.rows import dict_row
 
-from portico.local.embedded import EmbeddedRedis
+from portico.local.embedded_redis import EmbeddedRedis
 from portico.manifest import load_all
 from portico.queueing.worker import claim_message
 from portico.runtime.app import create_app

@@ -18,7 +18,7 @@ import pytest
 import redis
 from rq.registry import FailedJobRegistry
 
-from portico.local.embedded import free_port
+from portico.local.ports import free_port
 from portico.state import outbox
 from portico.state.jobs import job_id
 from tests.conftest import ROOT, TEST_FUNCTIONS_DIR, Services, open_resources, scratch_dir

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from portico import headers, http_limits
-from portico.local.embedded import free_port
+from portico.local.ports import free_port
 from portico.policies.consumers import DEV_CONSUMERS
 from portico.policies.jwt_auth import issue_hs256
 from portico.runtime.health import serve_health
