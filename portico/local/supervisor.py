@@ -194,7 +194,7 @@ def live_group_members(pgid: int) -> list[int]:
 
 
 class Server(Protocol):
-    """An embedded server that runs detached (portico.local.embedded)."""
+    """An embedded server that runs detached (portico.local.embedded_postgres, embedded_redis)."""
 
     def start(self) -> str: ...
 
