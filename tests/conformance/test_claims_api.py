@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support import wait_until
+
 pytestmark = pytest.mark.conformance
 
 PHOTO = {"policyId": "P-1001", "documentKey": "claims/2026/photo-1.jpg"}
@@ -21,13 +23,19 @@ def submit(api: httpx.Client, key: dict[str, str], body: dict[str, Any] = PHOTO)
 
 
 def decision(api: httpx.Client, key: dict[str, str], claim_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        claim = api.get(f"/claims/{claim_id}", headers=key).json()
-        if claim["status"] in ("approved", "rejected"):
-            return dict(claim)
-        time.sleep(0.25)
-    raise AssertionError(f"claim {claim_id} still {claim['status']}")
+    claim: dict[str, Any] = {}
+
+    def decided() -> dict[str, Any] | None:
+        claim.update(api.get(f"/claims/{claim_id}", headers=key).json())
+        return dict(claim) if claim["status"] in ("approved", "rejected") else None
+
+    return wait_until(
+        decided,
+        20,
+        f"claim {claim_id} is approved or rejected",
+        interval=0.25,
+        details=lambda: f"claim {claim_id} still {claim.get('status')}",
+    )
 
 
 def fresh_second() -> None:

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tests.support import wait_until
+
 NAMESPACE = "portico"
 POLL_SECONDS = 1.0
 SETUP_HINT = (
@@ -76,17 +78,22 @@ def wait_for_pods(
     """Poll until the number of live pods matching `selector` satisfies `wanted`; return the
     seconds it took. On timeout, fail with the pods (and `describe_also` objects) shown."""
     started = time.monotonic()
-    while True:
-        pods = cluster.live_pods(selector)
-        if wanted(len(pods)):
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout_s:
-            raise AssertionError(
-                f"waited {timeout_s:.0f} s for {description} ({selector}); "
-                f"still {len(pods)} live pod(s): {pods}\n"
-                f"{cluster.describe(selector, *describe_also)}"
-            )
-        time.sleep(POLL_SECONDS)
+    pods: list[str] = []
+
+    def enough() -> bool:
+        pods[:] = cluster.live_pods(selector)
+        return wanted(len(pods))
+
+    wait_until(
+        enough,
+        timeout_s,
+        f"{description} ({selector})",
+        interval=POLL_SECONDS,
+        details=lambda: (
+            f"still {len(pods)} live pod(s): {pods}\n{cluster.describe(selector, *describe_also)}"
+        ),
+    )
+    return time.monotonic() - started
 
 
 def report(line: str) -> None:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.e2e.cluster import Cluster, report, wait_for_pods
+from tests.support import wait_until
 
 HTTP_FUNCTION = "get-claim"
 HTTP_FUNCTION_PODS = f"serving.knative.dev/service={HTTP_FUNCTION}"
@@ -122,19 +123,28 @@ def submit_backlog(api: httpx.Client, key: dict[str, str]) -> list[str]:
 
 
 def wait_until_approved(api: httpx.Client, key: dict[str, str], claim_ids: list[str]) -> None:
-    pending, deadline = list(claim_ids), time.monotonic() + REVIEWED_S
+    pending = list(claim_ids)
     statuses: dict[str, str] = {}
-    while pending and time.monotonic() < deadline:
-        claim_id = pending.pop(0)
-        claim = read_claim(api, key, claim_id)
-        statuses[claim_id] = str(claim["status"])
-        assert claim["status"] != "rejected", f"claim {claim_id} was rejected: {claim}"
-        if claim["status"] != "approved":
-            pending.append(claim_id)
-        time.sleep(READ_PACE_S)
-    assert not pending, (
-        f"{len(pending)} of {len(claim_ids)} claims not approved within {REVIEWED_S} s; "
-        f"their statuses: {sorted(statuses.get(c, 'not read yet') for c in pending)}"
+
+    def all_approved() -> bool:  # one claim read per call, round-robin over those pending
+        if pending:
+            claim_id = pending.pop(0)
+            claim = read_claim(api, key, claim_id)
+            statuses[claim_id] = str(claim["status"])
+            assert claim["status"] != "rejected", f"claim {claim_id} was rejected: {claim}"
+            if claim["status"] != "approved":
+                pending.append(claim_id)
+        return not pending
+
+    wait_until(
+        all_approved,
+        REVIEWED_S,
+        f"all {len(claim_ids)} claims are approved",
+        interval=READ_PACE_S,
+        details=lambda: (
+            f"{len(pending)} of {len(claim_ids)} claims not approved within {REVIEWED_S} s; "
+            f"their statuses: {sorted(statuses.get(c, 'not read yet') for c in pending)}"
+        ),
     )
 
 

@@ -146,19 +146,6 @@ class Load:
         return response.status_code
 
 
-def wait_until(
-    condition: Callable[[], bool], timeout: float, what: str, *, fail: bool = True
-) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    if fail:
-        raise AssertionError(f"timed out after {timeout}s waiting until {what}")
-    return False
-
-
 def claim_figures(s: Stack, acknowledged: list[str]) -> dict[str, int]:
     stored = {str(r[0]) for r in s.sql("SELECT claim_id FROM claims")}
     reviews = Counter(

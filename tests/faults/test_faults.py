@@ -24,8 +24,8 @@ from tests.faults.harness import (
     claim_figures,
     report,
     stack,
-    wait_until,
 )
+from tests.support import wait_until
 
 pytestmark = pytest.mark.faults
 FAULT_INJECTION = Path(__file__).parent / "inject"  # its sitecustomize.py
@@ -221,16 +221,18 @@ def test_sigterm_to_a_function_and_a_worker_under_load():
         function = s.start("serve", "submit-claim", PORTICO_DRAIN_SECONDS="1")
         with Load(lambda: function.url) as load:
             # A load balancer's view: stop sending once /readyz fails.
+            def readiness() -> str | None:
+                if not function.running():
+                    return "exited"
+                try:
+                    ready = httpx.get(f"{function.url}/readyz", timeout=1).status_code == 200
+                except httpx.HTTPError:
+                    ready = False
+                return None if ready else "failing"
+
             def watch() -> None:
-                while function.popen.poll() is None:
-                    try:
-                        if httpx.get(f"{function.url}/readyz", timeout=1).status_code != 200:
-                            load.in_rotation.clear()
-                            return
-                    except httpx.HTTPError:
-                        load.in_rotation.clear()
-                        return
-                    time.sleep(0.02)
+                if wait_until(readiness, 60, "/readyz fails", interval=0.02) == "failing":
+                    load.in_rotation.clear()
 
             watcher = threading.Thread(target=watch)
             watcher.start()

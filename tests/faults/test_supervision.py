@@ -31,8 +31,9 @@ from portico.local.embedded_postgres import EmbeddedPostgres
 from portico.local.embedded_redis import EmbeddedRedis
 from portico.local.ports import free_port
 from tests.conftest import FUNCTIONS_DIR, scratch_dir
-from tests.faults.harness import report, wait_until
+from tests.faults.harness import report
 from tests.integration.devstack import DevStack
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(300)]
 

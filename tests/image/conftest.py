@@ -35,6 +35,7 @@ from tests.image.docker import (
 from tests.image.pods import Cluster, Probe, Workload, pod_name
 from tests.image.release import DB_SECRET, REDIS_SECRET, RELEASES, WORKLOADS
 from tests.image.services import Address, Forwarder
+from tests.support import wait_until
 
 READY_WITHIN_S = 60.0
 RAN: list[str] = []  # what the tier ran, for the summary line
@@ -198,18 +199,21 @@ class Pod:
     def wait_ready(self, timeout: float = READY_WITHIN_S) -> float:
         """Probe readiness until it passes; the seconds since the container was started."""
         readiness = [p for p in self.workload.probes() if p.kind == "readiness"]
-        while time.monotonic() - self.started < timeout:
+
+        def ready() -> bool:
             if not self.container.running():
                 raise AssertionError(f"{self.workload.id} exited:\n{self.container.logs()}")
-            try:
-                if all(200 <= self.probe(p).status_code < 400 for p in readiness):
-                    return time.monotonic() - self.started
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(
-            f"{self.workload.id} not ready in {timeout} s:\n{self.container.logs()}"
+            return all(200 <= self.probe(p).status_code < 400 for p in readiness)
+
+        wait_until(
+            ready,
+            timeout - (time.monotonic() - self.started),  # the timeout counts from its start
+            f"{self.workload.id} is ready",
+            interval=0.1,
+            ignoring=httpx.HTTPError,
+            details=self.container.logs,
         )
+        return time.monotonic() - self.started
 
 
 @dataclass

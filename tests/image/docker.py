@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests.conftest import ROOT
+from tests.support import wait_until
 
 IMAGE = "portico-functions:image-tests"
 NO_BASE_IMAGE = 3  # docker/lib.sh's exit code for it
@@ -87,11 +88,13 @@ class Container:
 
     def wait(self, timeout: float) -> int:
         """Wait for the container to exit by itself; its exit code."""
-        deadline = time.monotonic() + timeout
-        while self.running():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.name} still running after {timeout} s:\n{self.logs()}")
-            time.sleep(0.2)
+        wait_until(
+            lambda: not self.running(),
+            timeout,
+            f"{self.name} exits",
+            interval=0.2,
+            details=lambda: f"{self.name} is still running; its logs:\n{self.logs()}",
+        )
         self.exit_code = int(self.inspect()["State"]["ExitCode"])
         return self.exit_code
 

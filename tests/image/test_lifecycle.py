@@ -17,6 +17,7 @@ import pytest
 from portico import headers
 from tests.image.conftest import RAN, Backends, Kubelet, Pod, Release
 from tests.image.release import workload
+from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -47,15 +48,6 @@ def claim_status(database_url: str, claim_id: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}")
-
-
 def test_a_claim_submitted_to_submit_claim_is_approved_by_the_review_claim_worker(
     release: Release,
 ) -> None:
@@ -69,7 +61,7 @@ def test_a_claim_submitted_to_submit_claim_is_approved_by_the_review_claim_worke
         claim: dict[str, Any] = httpx.get(url, headers=caller_headers(release.kubelet)).json()
         return claim if claim["status"] == "approved" else None
 
-    claim = wait_for(reviewed, 20, f"claim {claim_id} approved")
+    claim = wait_until(reviewed, 20, f"claim {claim_id} approved")
     assert [e["to"] for e in claim["history"]] == ["submitted", "in_review", "approved"]
     RAN.append(f"claim {claim_id[:8]}: POST submit-claim 201, GET get-claim approved")
 
@@ -123,9 +115,9 @@ def test_sigterm_lets_an_in_flight_request_finish_then_exits_0(
     with psycopg.connect(isolated.backends.database_url) as lock:
         lock.execute("LOCK TABLE claims IN SHARE MODE")  # holds back the claim's INSERT
         in_flight = ThreadPoolExecutor(1).submit(submit, pod, isolated.kubelet, 60)
-        wait_for(blocked_backend, 10, "the request waits on the lock")
+        wait_until(blocked_backend, 10, "the request waits on the lock")
         stopping = stop_in_background(pod)
-        readiness = wait_for(
+        readiness = wait_until(
             lambda: httpx.get(pod.url("/readyz")).status_code == 503, 5, "/readyz fails"
         )
         assert readiness and not in_flight.done()
@@ -155,7 +147,7 @@ def test_sigterm_lets_the_worker_finish_its_job_then_exits_0(
         lock.execute("SELECT 1 FROM claims WHERE claim_id = %s FOR UPDATE", (claim_id,))
         worker = isolated.kubelet.start(workload("deployment", REVIEW), "drain-job")
         worker.wait_ready()
-        wait_for(blocked_backend, 20, "the review waits on the claim's row lock")
+        wait_until(blocked_backend, 20, "the review waits on the claim's row lock")
         stopping = stop_in_background(worker)
         time.sleep(1.5)
         assert worker.container.running(), "the worker waits for its job"
@@ -184,7 +176,7 @@ def test_the_containers_write_nothing_outside_their_volumes(isolated: Isolated) 
     created = submit(pods[SUBMIT], isolated.kubelet)
     assert created.status_code == 201, created.text
     claim_id = created.json()["claimId"]
-    wait_for(
+    wait_until(
         lambda: claim_status(isolated.backends.database_url, claim_id) == "approved",
         20,
         "the claim approved",

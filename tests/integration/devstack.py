@@ -8,8 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +15,7 @@ import psutil
 
 from portico.local.embedded_postgres import EmbeddedPostgres
 from portico.local.embedded_redis import EmbeddedRedis
+from tests.support import Process
 
 ROOT = Path(__file__).resolve().parents[2]
 SUPERVISOR_LINE = re.compile(r"^\d\d:\d\d:\d\d portico +\| ")
@@ -38,11 +37,12 @@ class DevStack:
         self.data_dir = data_dir
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
-        self.output: list[str] = []
         dropped = {"DATABASE_URL", "REDIS_URL", *unset}
         inherited = {k: v for k, v in os.environ.items() if k not in dropped}
         environment = {**inherited, **(env or {}), "PORTICO_LOG_LEVEL": "INFO"}
-        self.process = subprocess.Popen(
+        # In the caller's process group, as `portico dev` in a terminal is: a Ctrl-C of the test
+        # run reaches it too; stop() signals it alone.
+        self.dev = Process(
             [
                 sys.executable,
                 "-m",
@@ -54,35 +54,34 @@ class DevStack:
                 str(port),
                 *extra_args,
             ],
-            cwd=ROOT,
+            name="portico dev",
             env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            cwd=ROOT,
+            own_group=False,
         )
-        threading.Thread(target=self._collect, daemon=True).start()
 
-    def _collect(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
+    @property
+    def process(self) -> subprocess.Popen[str]:
+        return self.dev.popen
+
+    @property
+    def output(self) -> list[str]:
+        return self.dev.output
 
     def text(self) -> str:
-        return "".join(self.output)
+        return self.dev.text()
 
     def supervisor_lines(self) -> list[str]:
         """What `portico dev` itself said about its processes (started, exited, stopped)."""
         return [line for line in self.text().splitlines() if SUPERVISOR_LINE.match(line)]
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if "Portico is up" in self.text():
-                return
-            if self.process.poll() is not None:
-                raise AssertionError(f"portico dev exited early:\n{self.text()}")
-            time.sleep(0.2)
-        raise AssertionError(f"portico dev not ready in {timeout}s:\n{self.text()}")
+        self.dev.wait_ready(
+            lambda: "Portico is up" in self.text(),
+            timeout=timeout,
+            interval=0.2,
+            what="it says Portico is up",
+        )
 
     def announced(self, variable: str) -> str:
         """A value from the banner, e.g. DATABASE_URL."""
@@ -94,10 +93,7 @@ class DevStack:
         return httpx.Client(base_url=self.base_url, timeout=30)
 
     def descendants(self) -> list[psutil.Process]:
-        try:
-            return psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
+        return self.dev.tree()[1:]
 
     def portico_process(self, *args: str) -> psutil.Process | None:
         """The live `portico <args...>` process that `portico dev` or its gateway started (for
@@ -112,10 +108,9 @@ class DevStack:
 
     def stop(self, timeout: float = 60.0) -> int:
         """Ctrl-C, as a user would; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+        self.dev.send_signal(signal.SIGINT)
         try:
-            return self.process.wait(timeout)
+            return self.dev.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise
@@ -126,8 +121,7 @@ class DevStack:
         for process in self.descendants():
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
-        self.process.kill()
-        self.process.wait(10)
+        self.dev.kill()
         EmbeddedRedis(self.data_dir / "redis").stop()
         EmbeddedPostgres(self.data_dir / "postgres").stop()
 

@@ -24,6 +24,7 @@ from portico.state.jobs import job_id
 from tests.conftest import ROOT, TEST_FUNCTIONS_DIR, Services, open_resources, scratch_dir
 from tests.integration.devstack import DevStack
 from tests.processes import Process
+from tests.support import answers, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -40,15 +41,7 @@ def portico(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
 
 
 def wait_for(url: str, status: int = 200, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == status:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer {status} within {timeout}s")
+    wait_until(answers(url, status), timeout, f"{url} answers {status}", ignoring=httpx.HTTPError)
 
 
 def count_writes(services: Services, note: str) -> int:

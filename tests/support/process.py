@@ -202,7 +202,7 @@ class Process:
             wait_until(
                 ready, timeout, what, interval=interval, ignoring=ignoring, details=self.report
             )
-        return time.monotonic() - self.started_at
+            return time.monotonic() - self.started_at
 
     def _fail_if_ended(self, what: str) -> None:
         if self._popen is not None and self._popen.poll() is not None:

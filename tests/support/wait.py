@@ -23,7 +23,7 @@ class WaitTimeout(AssertionError):
 
 @overload
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout: float = ...,
     what: str = ...,
     *,
@@ -36,7 +36,7 @@ def wait_until(
 
 @overload
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout: float = ...,
     what: str = ...,
     *,
@@ -48,7 +48,7 @@ def wait_until(
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[[], T | None],
     timeout: float = 30.0,
     what: str = "the condition holds",
     *,
