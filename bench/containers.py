@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.processes import ROOT, NotReady, wait_for
+from bench.processes import ROOT, NotReady
 from portico.local.ports import free_port
+from tests.support import Process, ProcessExited, WaitTimeout
 
 DEFAULT_IMAGE = "portico-functions:dev"
 REVISION_LABEL = "org.opencontainers.image.revision"
@@ -101,24 +101,24 @@ def start_to_ready(tag: str, env: Mapping[str, str], log: Path, timeout: float =
     container_env = {**env, "PORT": str(free_port())}
     url = f"http://127.0.0.1:{container_env['PORT']}/readyz"
     command = run_command(tag, name, sorted(container_env))
-    with log.open("ab") as output:
-        started = time.perf_counter()
-        client = subprocess.Popen(
-            command, env={**os.environ, **container_env}, stdout=output, stderr=subprocess.STDOUT
-        )
+    client = Process(
+        command,
+        name="docker run",
+        env={**os.environ, **container_env},
+        log=log,
+        own_group=False,
+    )
     try:
-        wait_for(url, timeout, client)
-        return time.perf_counter() - started
-    except NotReady as exc:
+        return client.wait_ready(url, timeout=timeout, interval=0.005, what=f"{url} answers 200")
+    except (WaitTimeout, ProcessExited) as exc:
         said = last_line(log.read_text(errors="replace")[-2000:])
-        raise NotReady(f"container {name} ({tag}): {exc}; its last line: {said}") from None
+        raise NotReady(f"container {name} ({tag}): {exc.summary}; its last line: {said}") from None
     finally:
         docker("rm", "-f", name)
         try:
             client.wait(timeout=30)
         except subprocess.TimeoutExpired:  # removed before `docker run` had created it
             client.kill()
-            client.wait()
             docker("rm", "-f", name)
 
 

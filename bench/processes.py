@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import psutil
+
+from tests.support import Process, ProcessExited, WaitTimeout
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -45,68 +42,39 @@ def gunicorn(app: str, port: int, threads: int) -> list[str]:
     )  # fmt: skip
 
 
-def wait_for(url: str, timeout: float, alive: subprocess.Popen[bytes] | None = None) -> float:
-    """Poll url every 5 ms until it answers 200; returns the seconds it took."""
-    started = time.perf_counter()
-    deadline = started + timeout
-    with httpx.Client(timeout=1.0) as client:
-        while time.perf_counter() < deadline:
-            try:
-                if client.get(url).status_code == 200:
-                    return time.perf_counter() - started
-            except httpx.HTTPError:
-                pass
-            if alive is not None and alive.poll() is not None:
-                break
-            time.sleep(0.005)
-    raise NotReady(f"{url} did not answer 200 within {timeout:.0f} s")
-
-
 @dataclass
 class Server:
-    """One server process (and its children), its output in a log file."""
+    """One server process (and its children), its output in a log file: a tests.support.Process,
+    spawned anew by each start()."""
 
     name: str
     command: Sequence[str]
     env: Mapping[str, str]
     log_dir: Path
     ready_url: str | None = None
-    popen: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    process: Process | None = field(default=None, init=False)
 
     @property
     def log_path(self) -> Path:
         return self.log_dir / f"{self.name}.log"
 
     def start(self, timeout: float = 60.0) -> float:
-        """Start and wait until ready_url answers; returns seconds from spawn to ready."""
-        with self.log_path.open("ab") as log:
-            started = time.perf_counter()
-            self.popen = subprocess.Popen(
-                list(self.command),
-                cwd=ROOT,
-                env=dict(self.env),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        """Start and wait until ready_url answers 200, polled every 5 ms; returns seconds from
+        spawn to ready."""
+        self.process = Process(
+            self.command, name=self.name, env=self.env, cwd=ROOT, log=self.log_path
+        )
         if self.ready_url is None:
             return 0.0
         try:
-            wait_for(self.ready_url, timeout, self.popen)
-        except NotReady as exc:
+            return self.process.wait_ready(self.ready_url, timeout=timeout, interval=0.005)
+        except (WaitTimeout, ProcessExited) as exc:
             self.stop()
-            tail = self.log_path.read_text(errors="replace")[-2000:]
-            raise NotReady(f"{self.name}: {exc}; its log ends:\n{tail}") from None
-        return time.perf_counter() - started
+            raise NotReady(f"{self.name}: {exc}") from None
 
     def processes(self) -> list[psutil.Process]:
-        if self.popen is None or self.popen.poll() is not None:
-            return []
-        try:
-            parent = psutil.Process(self.popen.pid)
-            return [parent, *parent.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
+        """The server and its children while it runs (gunicorn's worker last)."""
+        return self.process.tree() if self.process is not None else []
 
     def serving_rss_mib(self) -> float:
         """RSS of the process that does the work: gunicorn's worker, else the process itself."""
@@ -127,19 +95,11 @@ class Server:
         return total
 
     def wait(self, timeout: float) -> int:
-        assert self.popen is not None
-        return self.popen.wait(timeout)
+        assert self.process is not None
+        return self.process.wait(timeout)
 
     def stop(self) -> None:
         """SIGTERM the process group, then SIGKILL what is left after 10 s."""
-        popen, self.popen = self.popen, None
-        if popen is None or popen.poll() is not None:
-            return
-        try:
-            os.killpg(popen.pid, signal.SIGTERM)
-            popen.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(popen.pid, signal.SIGKILL)
-            popen.wait(10)
-        except ProcessLookupError:
-            pass
+        process, self.process = self.process, None
+        if process is not None:
+            process.stop(grace=10)

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from portico.runtime.resources import consumers_of
 from portico.settings import Settings
 from portico.state import outbox
 from portico.state.jobs import enqueue
+from tests.support import wait_until
 
 Row = dict[str, Any]
 ALICE = DEV_CONSUMERS[0]
@@ -503,18 +505,25 @@ def submitted_claims(bench: Bench, count: int) -> list[str]:
 
 
 def reviews_per_second(bench: Bench, claims: list[str], timeout: float = 600) -> float:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    reviewed = [0]
+
+    def all_reviewed() -> tuple[datetime, datetime] | None:
         rows = bench.sql(
             "SELECT count(*), min(updated_at), max(updated_at) FROM claims"
             " WHERE claim_id = ANY(%s::uuid[]) AND status IN ('approved', 'rejected')",
             (claims,),
         )
-        done, first, last = rows[0]
-        if done == len(claims):
-            return float((done - 1) / max((last - first).total_seconds(), 1e-6))
-        time.sleep(0.2)
-    raise RuntimeError(f"only {done} of {len(claims)} claims were reviewed in {timeout:.0f} s")
+        reviewed[0], first, last = rows[0]
+        return (first, last) if reviewed[0] == len(claims) else None
+
+    first, last = wait_until(
+        all_reviewed,
+        timeout,
+        f"all {len(claims)} claims are reviewed",
+        interval=0.2,
+        details=lambda: f"only {reviewed[0]} of {len(claims)} claims were reviewed",
+    )
+    return float((len(claims) - 1) / max((last - first).total_seconds(), 1e-6))
 
 
 # --- 6. outbox delivery lag ---------------------------------------------------------------------
@@ -545,9 +554,15 @@ class QueueWatcher:
                 self.arrivals[str(popped[1])] = time.time()
 
     def wait_for(self, count: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.arrivals) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
+        """Until `count` jobs have arrived, for at most `timeout` s (the lags are of those that
+        did)."""
+        wait_until(
+            lambda: len(self.arrivals) >= count,
+            timeout,
+            f"{count} jobs arrive",
+            interval=0.05,
+            fail=False,
+        )
 
 
 def outbox_lag(bench: Bench) -> Scenario:
