@@ -3,20 +3,46 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+INSTALL_LOG := $(VENV)/install.log
+# The laptop platform (portico dev), the tests and the benchmark; the function image has none.
+EXTRAS := local,dev,bench
 DEV_DIR ?= .dev
 
 .DEFAULT_GOAL := help
-.PHONY: help venv dev dev-reset render bench bench-quick test test-unit test-chart test-integration test-conformance test-adversarial test-faults test-image image base-image lint typecheck check lock clean
+.PHONY: help venv dev dev-reset render bench bench-quick test test-unit test-install test-chart test-integration test-conformance test-adversarial test-faults test-image image base-image lint typecheck check lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
+# The venv: uv (from PyPI, into the venv) installs Portico and its pinned dependencies in
+# seconds, trusting the machine's CAs as pip does; pip does it when uv cannot. What they print
+# goes to $(INSTALL_LOG), shown only when a step fails.
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Portico needs Python 3.11+; set PYTHON=python3.11")'
-	@echo "==> creating $(VENV) and installing Portico (first run takes a minute)"
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[embedded,dev,bench]'
+	@started=$$(date +%s); mkdir -p $(VENV); : > $(INSTALL_LOG); \
+	fail() { echo "==> $$1 failed; the end of $(INSTALL_LOG):" >&2; tail -n 25 $(INSTALL_LOG) >&2; exit 1; }; \
+	if ! test -x $(BIN)/python; then \
+	  echo "==> creating $(VENV) with $$($(PYTHON) --version)"; \
+	  $(PYTHON) -m venv $(VENV) >> $(INSTALL_LOG) 2>&1 || fail "creating $(VENV)"; \
+	fi; \
+	installer=uv; \
+	if ! test -x $(BIN)/uv; then \
+	  echo "==> installing uv into $(VENV)"; \
+	  $(BIN)/python -m pip install --quiet -c constraints.txt uv >> $(INSTALL_LOG) 2>&1 || \
+	    { echo "==> uv could not be installed (see $(INSTALL_LOG)); pip instead, a few minutes"; installer=pip; }; \
+	fi; \
+	if test $$installer = uv; then \
+	  echo "==> installing Portico [$(EXTRAS)] and its pinned dependencies with uv"; \
+	  $(BIN)/uv pip install --system-certs --python $(BIN)/python -c constraints.txt \
+	    -b constraints.txt -e '.[$(EXTRAS)]' >> $(INSTALL_LOG) 2>&1 || \
+	    { echo "==> uv failed (see $(INSTALL_LOG)); pip instead, a few minutes"; installer=pip; }; \
+	fi; \
+	if test $$installer = pip; then \
+	  $(BIN)/python -m pip install --quiet --upgrade pip >> $(INSTALL_LOG) 2>&1 || fail "upgrading pip"; \
+	  $(BIN)/python -m pip install --quiet -c constraints.txt -e '.[$(EXTRAS)]' \
+	    >> $(INSTALL_LOG) 2>&1 || fail "pip install"; \
+	fi; \
+	echo "==> $(VENV) ready in $$(( $$(date +%s) - started )) s (installed with $$installer)"
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv and install Portico with its pinned dependencies
@@ -28,11 +54,14 @@ dev-reset: ## Delete the local data kept in .dev/ (database, queue)
 	rm -rf $(DEV_DIR)
 	@echo "==> $(DEV_DIR) removed; the next 'make dev' starts from empty, seeded data"
 
-test: $(STAMP) lint typecheck check ## Lint, type-check, validate manifests; unit, chart, integration, conformance (+ fuzz), adversarial, fault, bench-harness and image tests
-	$(BIN)/pytest tests/unit tests/chart tests/integration tests/conformance tests/adversarial tests/faults tests/bench tests/image
+test: $(STAMP) lint typecheck check ## Lint, type-check, validate manifests; unit, install, chart, integration, conformance (+ fuzz), adversarial, fault, bench-harness and image tests
+	$(BIN)/pytest tests/unit tests/install tests/chart tests/integration tests/conformance tests/adversarial tests/faults tests/bench tests/image
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
 	$(BIN)/pytest tests/unit
+
+test-install: $(STAMP) ## The install tier: the base and [local] each in a fresh venv, running what each promises
+	$(BIN)/pytest tests/install
 
 test-integration: $(STAMP) ## Integration tests against real Postgres and Redis
 	$(BIN)/pytest tests/integration
@@ -74,13 +103,18 @@ render: $(STAMP) ## Regenerate gateway-config/ and the chart's generated values 
 	$(BIN)/portico render openfaas
 	$(BIN)/portico render values
 
-lock: ## Re-pin constraints.txt from a fresh resolve
-	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install --quiet --upgrade setuptools
-	.lock-venv/bin/pip install --quiet -e '.[embedded,dev,bench]'
-	@# --all keeps setuptools: the image's build of Portico itself is pinned by it too.
-	.lock-venv/bin/pip freeze --all --exclude-editable | grep -v -E '^(portico|pip)==' > constraints.txt
-	rm -rf .lock-venv
+# --all keeps setuptools (the image's build of Portico itself is pinned by it too) and uv (the
+# version `make venv` installs); the resolve is uv's, or pip's when uv cannot be had.
+lock: ## Re-pin constraints.txt from a fresh resolve (of the base and every extra)
+	@rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv && log=.lock-venv/install.log; \
+	fail() { echo "==> $$1 failed; the end of its log:" >&2; tail -n 25 $$log >&2; exit 1; }; \
+	echo "==> resolving Portico [$(EXTRAS)] afresh in .lock-venv"; \
+	.lock-venv/bin/pip install --quiet --upgrade setuptools uv > $$log 2>&1 || fail "pip install uv"; \
+	.lock-venv/bin/uv pip install --system-certs --python .lock-venv/bin/python \
+	  -e '.[$(EXTRAS)]' >> $$log 2>&1 || fail "uv pip install"; \
+	.lock-venv/bin/pip freeze --all --exclude-editable | grep -v -E '^(portico|pip)==' > constraints.txt; \
+	echo "==> constraints.txt: $$(wc -l < constraints.txt) pins ($$(git diff --numstat constraints.txt | cut -f1) lines changed)"
+	@rm -rf .lock-venv
 
 IMAGE ?= portico-functions:dev
 
