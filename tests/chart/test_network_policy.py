@@ -29,9 +29,9 @@ KOURIER = Endpoint("kourier", "kourier-system", {"app": "3scale-kourier-gateway"
 ACTIVATOR = Endpoint("activator", "knative-serving", {"app": "activator"})
 KEDA_OPERATOR = Endpoint("keda-operator", "keda", {"app": "keda-operator"})
 NEIGHBOUR = Endpoint("neighbour", NAMESPACE, {"app": "something-else"})
-# A pod that copies a component label but belongs to no Portico release.
-IMPOSTOR = Endpoint("impostor", NAMESPACE, {"portico.dev/component": "gateway"})
-ELSEWHERE = Endpoint("elsewhere", "elsewhere", {"portico.dev/component": "gateway"})
+# A pod that copies a role label but belongs to no Portico release.
+IMPOSTOR = Endpoint("impostor", NAMESPACE, {"portico.dev/role": "gateway"})
+ELSEWHERE = Endpoint("elsewhere", "elsewhere", {"portico.dev/role": "gateway"})
 MY_GATEWAY = Endpoint("my-gateway", "edge", {"app.kubernetes.io/name": "my-gateway"})
 EDGE_OTHER = Endpoint("edge-other", "edge", {"app.kubernetes.io/name": "something-else"})
 INTERNET = Endpoint("internet", None, ip="203.0.113.7")
@@ -50,12 +50,12 @@ class Cluster:
         self.policies = policies(self.ours) + policies(self.theirs)
         self.ports = listening_ports(self.ours)
 
-    def pod(self, component: str) -> Endpoint:
-        """One of our pods of a component (the first, when there are several)."""
-        return next(p for p in self.pods.values() if component_of(p) == component)
+    def pod(self, role: str) -> Endpoint:
+        """One of our pods of a role (the first, when there are several)."""
+        return next(p for p in self.pods.values() if role_of(p) == role)
 
-    def other(self, component: str) -> Endpoint:
-        return next(p for p in self.other_pods.values() if component_of(p) == component)
+    def other(self, role: str) -> Endpoint:
+        return next(p for p in self.other_pods.values() if role_of(p) == role)
 
     def admits(
         self, source: Endpoint, destination: Endpoint, port: int, protocol: str = "TCP"
@@ -66,8 +66,8 @@ class Cluster:
         return [*self.pods.values(), *self.other_pods.values(), *STRANGERS]
 
 
-def component_of(pod: Endpoint) -> str:
-    return pod.labels.get("portico.dev/component", "")
+def role_of(pod: Endpoint) -> str:
+    return pod.labels.get("portico.dev/role", "")
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def peers(policy: Policy) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("switch", SWITCHES)
-def test_every_policy_selects_on_the_release_as_well_as_the_component(switch):
+def test_every_policy_selects_on_the_release_as_well_as_the_role(switch):
     rendered = RENDERED[switch]
     own_namespace = {"kubernetes.io/metadata.name": NAMESPACE}
     for policy in policies(rendered):
@@ -122,7 +122,7 @@ def test_every_policy_selects_on_the_release_as_well_as_the_component(switch):
             if namespace is None or namespace.get("matchLabels") == own_namespace:
                 labels = peer["podSelector"]["matchLabels"]
                 assert labels["app.kubernetes.io/instance"] == "portico", (policy.name, peer)
-                assert "portico.dev/component" in labels, (policy.name, peer)
+                assert "portico.dev/role" in labels, (policy.name, peer)
 
 
 def test_without_network_policies_none_are_rendered():
@@ -149,9 +149,9 @@ def test_no_pod_of_another_release_reaches_ours_but_through_kongs_front_door(clu
 
 def test_helm_tests_reach_kong_and_every_function_of_their_release(deployment):
     c = deployment
-    for test in [p for p in c.pods.values() if component_of(p) == "test"]:
+    for test in [p for p in c.pods.values() if role_of(p) == "test"]:
         assert c.admits(test, c.pod("gateway"), 8000), test.name
-        for function in [p for p in c.pods.values() if component_of(p) == "function"]:
+        for function in [p for p in c.pods.values() if role_of(p) == "function"]:
             assert c.admits(test, function, 8080), (test.name, function.name)
         assert not c.admits(test, c.other("function"), 8080)
         assert not c.admits(test, c.pod("postgres"), 5432)
@@ -159,7 +159,7 @@ def test_helm_tests_reach_kong_and_every_function_of_their_release(deployment):
 
 def test_functions_admit_kong_of_their_release_only(deployment):
     c = deployment
-    for function in [p for p in c.pods.values() if component_of(p) == "function"]:
+    for function in [p for p in c.pods.values() if role_of(p) == "function"]:
         assert c.admits(c.pod("gateway"), function, 8080), function.name
         assert not ingress_allows(c.policies, c.other("gateway"), function, 8080, "TCP")
         for stranger in [IMPOSTOR, ELSEWHERE, NEIGHBOUR, KOURIER, MY_GATEWAY]:
@@ -186,9 +186,7 @@ def test_postgres_answers_this_releases_functions_workers_relay_and_migrations_o
     postgres = c.pod("postgres")
     assert c.admits(c.pod("relay"), postgres, 5432)
     assert not ingress_allows(c.policies, c.other("relay"), postgres, 5432, "TCP")
-    expected = {
-        p.name for p in c.pods.values() if component_of(p) in ("function", "worker", "relay")
-    }
+    expected = {p.name for p in c.pods.values() if role_of(p) in ("function", "worker", "relay")}
     expected.add(c.pod("migrate").name)
     assert {p.name for p in c.everyone() if c.admits(p, postgres, 5432)} == expected
     # Postgres's own policy alone, whatever the callers' egress says.
@@ -202,9 +200,7 @@ def test_redis_answers_this_releases_components_kong_and_keda_only(defaults):
     c = defaults
     redis = c.pod("redis")
     expected = {
-        p.name
-        for p in c.pods.values()
-        if component_of(p) in ("function", "worker", "relay", "gateway")
+        p.name for p in c.pods.values() if role_of(p) in ("function", "worker", "relay", "gateway")
     } | {KEDA_OPERATOR.name}
     assert {p.name for p in c.everyone() if c.admits(p, redis, 6379)} == expected
     answered = {p.name for p in c.everyone() if ingress_allows(c.policies, p, redis, 6379, "TCP")}
@@ -227,7 +223,7 @@ def test_each_component_reaches_what_it_needs_and_nothing_more(defaults):
     destinations = {"postgres": postgres, "redis": redis, "gateway": kong, "kourier": KOURIER}
     ports = {"postgres": 5432, "redis": 6379, "gateway": 8000, "kourier": 8081}
     for source in c.pods.values():
-        wanted = needs[component_of(source)]
+        wanted = needs[role_of(source)]
         for name, destination in destinations.items():
             assert c.admits(source, destination, ports[name]) == (name in wanted), (
                 source.name,
@@ -258,11 +254,11 @@ def test_anyone_may_call_kongs_proxy_port_and_nothing_else_of_it(defaults):
 def test_with_external_postgres_and_redis_the_pods_reach_them_on_their_ports():
     c = Cluster(EXTERNAL)
     database = Endpoint("database", None, ip="10.20.0.5")
-    for component in ("function", "worker", "relay", "migrate"):
-        assert c.admits(c.pod(component), database, 5432), component
-        assert not c.admits(c.pod(component), database, 22), component
-    for component in ("function", "worker", "relay", "gateway"):
-        assert c.admits(c.pod(component), database, 6380), component
+    for role in ("function", "worker", "relay", "migrate"):
+        assert c.admits(c.pod(role), database, 5432), role
+        assert not c.admits(c.pod(role), database, 22), role
+    for role in ("function", "worker", "relay", "gateway"):
+        assert c.admits(c.pod(role), database, 6380), role
     assert not c.admits(c.pod("migrate"), database, 6380)
 
     limited = Cluster(
@@ -306,8 +302,8 @@ def test_metrics_scrapers_reach_the_metrics_ports_only():
         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
     }
     c = Cluster({"networkPolicy": {"metricsScrapers": [scraper]}})
-    for component in ("function", "worker", "relay"):
-        assert c.admits(prometheus, c.pod(component), 8080), component
+    for role in ("function", "worker", "relay"):
+        assert c.admits(prometheus, c.pod(role), 8080), role
     assert c.admits(prometheus, c.pod("gateway"), 8100)
     assert not c.admits(prometheus, c.pod("postgres"), 5432)
     assert not Cluster({}).admits(prometheus, c.pod("relay"), 8080)

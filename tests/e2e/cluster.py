@@ -1,7 +1,9 @@
 """The kind cluster as the e2e tests see it: Kong's base URL for requests, kubectl for pods.
 
 Pod counts come from `kubectl get pods -o json`; a pod that is terminating (it has a
-deletionTimestamp) or finished no longer counts, since it no longer receives work.
+deletionTimestamp) or finished no longer counts, since it no longer receives work. A function's
+objects and pods are found by the chart's labels (the release and the function's name as its
+app.kubernetes.io/component), not by object names, which the release's name decides.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from tests.support import wait_until
 
 NAMESPACE = "portico"
+RELEASE = "portico"
 POLL_SECONDS = 1.0
 SETUP_HINT = (
     "run `make kind-up images kind-load deploy e2e` on a machine with docker, kind, kubectl "
@@ -30,6 +33,22 @@ class Cluster:
     base_url: str
     namespace: str = NAMESPACE
     context: str | None = None
+    release: str = RELEASE
+
+    def of(self, component: str) -> str:
+        """The label selector of a component of the release (a function's name, kong, ...)."""
+        return f"app.kubernetes.io/instance={self.release},app.kubernetes.io/component={component}"
+
+    def named(self, kind: str, component: str) -> str:
+        """The release's one object of a kind for a component, as kind/name; fails saying what
+        was found when there is not exactly one (e.g. not deployed)."""
+        found = self.kubectl("get", kind, "-l", self.of(component), "-o", "name").split()
+        if len(found) != 1:
+            raise AssertionError(
+                f"expected one {kind} labelled {self.of(component)} in {self.namespace}, "
+                f"found {found or 'none'}: is release {self.release} deployed (make deploy)?"
+            )
+        return found[0]
 
     def kubectl(self, *args: str, timeout_s: float = 30) -> str:
         command = [*kubectl_base(self.context), "-n", self.namespace, *args]

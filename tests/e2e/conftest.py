@@ -2,9 +2,10 @@
 
     PORTICO_E2E_BASE_URL=http://localhost:32080 pytest tests/e2e    (make e2e does this)
 
-Optional: PORTICO_E2E_KUBE_CONTEXT (the kubectl context, default: the current one) and
-PORTICO_E2E_NAMESPACE (default portico). Without a base URL and a cluster kubectl can reach,
-every test here is skipped with a reason naming what is missing; they never pass without one.
+Optional: PORTICO_E2E_KUBE_CONTEXT (the kubectl context, default: the current one),
+PORTICO_E2E_NAMESPACE (default portico) and PORTICO_E2E_RELEASE (the Helm release, default
+portico). Without a base URL and a cluster kubectl can reach, every test here is skipped with a
+reason naming what is missing; they never pass without one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.cluster import FIGURES, NAMESPACE, SETUP_HINT, Cluster, missing_for_e2e
+from tests.e2e.cluster import FIGURES, NAMESPACE, RELEASE, SETUP_HINT, Cluster, missing_for_e2e
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -31,6 +32,7 @@ def cluster() -> Cluster:
         base_url=os.environ["PORTICO_E2E_BASE_URL"].rstrip("/"),
         namespace=os.environ.get("PORTICO_E2E_NAMESPACE", NAMESPACE),
         context=os.environ.get("PORTICO_E2E_KUBE_CONTEXT") or None,
+        release=os.environ.get("PORTICO_E2E_RELEASE", RELEASE),
     )
 
 

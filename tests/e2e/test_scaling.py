@@ -14,11 +14,9 @@ import pytest
 from tests.e2e.cluster import Cluster, report, wait_for_pods
 from tests.support import wait_until
 
+# Functions, by name: their objects are <fullname>-<name>, labelled with the name as component.
 HTTP_FUNCTION = "get-claim"
-HTTP_FUNCTION_PODS = f"serving.knative.dev/service={HTTP_FUNCTION}"
 WORKER = "review-claim"
-WORKER_PODS = f"app.kubernetes.io/name={WORKER}"
-WORKER_SCALER = ("scaledobject", WORKER)
 
 IDLE_TO_ZERO_S = 180  # Knative: stable-window 10 s + grace 6 s + pod shutdown, with margin
 WORKER_TO_ZERO_S = 180  # KEDA: cooldownPeriod 30 s + pollingInterval 5 s + shutdown, with margin
@@ -38,17 +36,16 @@ def is_some(count: int) -> bool:
 
 
 def wait_for_function(cluster: Cluster, wanted: Callable[[int], bool], description: str) -> float:
-    return wait_for_pods(
-        cluster, HTTP_FUNCTION_PODS, wanted, description, IDLE_TO_ZERO_S, "ksvc", HTTP_FUNCTION
-    )
+    pods = cluster.of(HTTP_FUNCTION)
+    return wait_for_pods(cluster, pods, wanted, description, IDLE_TO_ZERO_S, "ksvc", "-l", pods)
 
 
 def wait_for_worker(
     cluster: Cluster, wanted: Callable[[int], bool], description: str, timeout_s: float
 ) -> float:
-    return wait_for_pods(
-        cluster, WORKER_PODS, wanted, f"{WORKER} {description}", timeout_s, *WORKER_SCALER
-    )
+    pods = cluster.of(WORKER)
+    description = f"{WORKER} {description}"
+    return wait_for_pods(cluster, pods, wanted, description, timeout_s, "scaledobject", "-l", pods)
 
 
 def get_past_rate_limit(api: httpx.Client, path: str, key: dict[str, str]) -> httpx.Response:
@@ -74,14 +71,14 @@ def timed_get_past_rate_limit(
 def test_an_idle_function_scales_to_zero_and_answers_from_zero(
     cluster: Cluster, api: httpx.Client, alice: dict[str, str]
 ) -> None:
-    cluster.kubectl("get", "ksvc", HTTP_FUNCTION)  # fails, saying why, if it is not deployed
+    cluster.named("ksvc", HTTP_FUNCTION)  # fails, saying why, if it is not deployed
     waited = wait_for_function(cluster, is_zero, f"idle {HTTP_FUNCTION} to reach zero pods")
 
     response, cold_start_s = timed_get_past_rate_limit(api, f"/claims/{uuid.uuid4()}", alice)
 
     assert response.status_code == 404, response.text
     assert response.headers["content-type"].startswith("application/problem+json"), response.text
-    assert cluster.live_pods(HTTP_FUNCTION_PODS), f"{HTTP_FUNCTION} answered but has no pod"
+    assert cluster.live_pods(cluster.of(HTTP_FUNCTION)), f"{HTTP_FUNCTION} answered but has no pod"
     report(
         f"{HTTP_FUNCTION}: zero pods after waiting {waited:.1f} s; "
         f"first request from zero answered {response.status_code} in {cold_start_s:.2f} s"
@@ -92,8 +89,8 @@ def test_an_idle_function_scales_to_zero_and_answers_from_zero(
 def test_the_worker_scales_up_on_a_backlog_and_back_to_zero(
     cluster: Cluster, api: httpx.Client, alice: dict[str, str]
 ) -> None:
-    cluster.kubectl("get", "deployment", WORKER)  # fails, saying why, if it is not deployed
-    cluster.kubectl("get", *WORKER_SCALER)
+    cluster.named("deployment", WORKER)  # fails, saying why, if it is not deployed
+    cluster.named("scaledobject", WORKER)
     wait_for_worker(cluster, is_zero, "to be at zero pods before the backlog", WORKER_TO_ZERO_S)
 
     submitted_at = time.monotonic()

@@ -59,7 +59,7 @@ class Probe:
 class Workload:
     """One container of one rendered pod template."""
 
-    label: str  # kind/name, e.g. Deployment/submit-claim
+    label: str  # kind/name, e.g. Deployment/portico-submit-claim
     pod: dict[str, Any]
     container: dict[str, Any]
     init: bool
@@ -78,8 +78,8 @@ class Workload:
             return "kong config (init container)"
         if function in ("relay", "migrate"):
             return function
-        component = self.labels.get("portico.dev/component", "?")
-        return {"function": "http function", "worker": "queue worker"}.get(component, component)
+        role = self.labels.get("portico.dev/role", "?")
+        return {"function": "http function", "worker": "queue worker"}.get(role, role)
 
     @property
     def is_knative(self) -> bool:

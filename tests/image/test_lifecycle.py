@@ -21,7 +21,7 @@ from tests.support import wait_until
 
 pytestmark = pytest.mark.timeout(600)
 
-SUBMIT, REVIEW = "Deployment/submit-claim", "Deployment/review-claim"
+SUBMIT, REVIEW = "Deployment/portico-submit-claim", "Deployment/portico-review-claim"
 RELAY = "Deployment/portico-relay"
 
 
@@ -54,7 +54,7 @@ def test_a_claim_submitted_to_submit_claim_is_approved_by_the_review_claim_worke
     created = submit(release.pods[SUBMIT], release.kubelet)
     assert created.status_code == 201, created.text
     claim_id = created.json()["claimId"]
-    get_claim = release.pods["Deployment/get-claim"]
+    get_claim = release.pods["Deployment/portico-get-claim"]
     url = get_claim.url(f"/claims/{claim_id}")
 
     def reviewed() -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ def cluster(tmp_path: Path, runtime: str = "deployment") -> Cluster:
 
 
 def test_a_function_deployment_becomes_the_kubelets_docker_options(tmp_path: Path) -> None:
-    submit = workload("deployment", "Deployment/submit-claim")
+    submit = workload("deployment", "Deployment/portico-submit-claim")
     args = cluster(tmp_path).run_args(submit, "10001:10001", "pod")
     assert args[-1] == IMAGE, "no command: the image's own entrypoint"
     for option in (
@@ -52,14 +52,14 @@ def test_a_command_replaces_the_entrypoint_and_args_follow_the_image(tmp_path: P
 
 
 def test_knative_gets_the_port_and_names_its_runtime_contract_promises(tmp_path: Path) -> None:
-    [knative] = [w for w in WORKLOADS["knative"] if w.label == "KnativeService/get-claim"]
+    [knative] = [w for w in WORKLOADS["knative"] if w.label == "KnativeService/portico-get-claim"]
     args = cluster(tmp_path, "knative").run_args(knative, "10001:10001", "pod")
-    assert "--env=PORT=8080" in args and "--env=K_SERVICE=get-claim" in args
+    assert "--env=PORT=8080" in args and "--env=K_SERVICE=portico-get-claim" in args
     assert {p.port for p in knative.probes()} == {8080}
 
 
 def test_a_field_it_cannot_apply_is_refused_not_dropped(tmp_path: Path) -> None:
-    submit = workload("deployment", "Deployment/submit-claim")
+    submit = workload("deployment", "Deployment/portico-submit-claim")
     for where, field in (("container", "lifecycle"), ("pod", "hostNetwork")):
         changed = copy.deepcopy(submit)
         target = changed.container if where == "container" else changed.pod
@@ -69,7 +69,7 @@ def test_a_field_it_cannot_apply_is_refused_not_dropped(tmp_path: Path) -> None:
 
 
 def test_run_as_non_root_is_checked_as_the_kubelet_does(tmp_path: Path) -> None:
-    submit = workload("deployment", "Deployment/submit-claim")
+    submit = workload("deployment", "Deployment/portico-submit-claim")
     rooted = Workload(
         submit.label,
         {**submit.pod, "securityContext": {"runAsNonRoot": True}},
@@ -85,7 +85,7 @@ def test_run_as_non_root_is_checked_as_the_kubelet_does(tmp_path: Path) -> None:
 
 
 def test_a_missing_secret_key_is_named() -> None:
-    submit = workload("deployment", "Deployment/submit-claim")
+    submit = workload("deployment", "Deployment/portico-submit-claim")
     with pytest.raises(KeyError, match="image-tests-db"):
         Cluster(RELEASES["deployment"], {}, Path("/nonexistent")).run_args(submit, "1:1", "p")
 

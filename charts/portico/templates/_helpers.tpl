@@ -1,29 +1,68 @@
 {{/* Names, labels and the shared pieces of every Portico pod. */}}
 
+{{/* The chart's name: app.kubernetes.io/name on every object (nameOverride). */}}
 {{- define "portico.name" -}}
-{{- .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* What every object name starts with: fullnameOverride, or the release name followed by
+the chart's name (the release name alone when it already contains that name). */}}
 {{- define "portico.fullname" -}}
-{{- if contains .Chart.Name .Release.Name }}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
 {{- .Release.Name | trunc 63 | trimSuffix "-" }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
 {{- end }}
 {{- end }}
 
+{{/* An object's name: <fullname>-<suffix>, (dict "root" $ "suffix" "kong"); a function's
+objects are <fullname>-<function>. Never truncated: Kong's upstream URLs (the generated
+kongConfig) spell the functions' Service names as <fullname>-<function>, and two truncated
+names could clash. Too long is refused (a Service name is a DNS label, at most 63
+characters). */}}
+{{- define "portico.objectName" -}}
+{{- $name := printf "%s-%s" (include "portico.fullname" .root) .suffix }}
+{{- if gt (len $name) 63 }}
+{{- fail (printf "the object name %q is %d characters, more than 63: choose a shorter release name, nameOverride or fullnameOverride" $name (len $name)) }}
+{{- end }}
+{{- $name }}
+{{- end }}
+
+{{- define "portico.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The labels of every object of one component: (dict "root" $ "component" "kong"). The
+component is a function's name, kong, relay, postgres, redis, migrate, test, or shared (the
+objects several components use: the ServiceAccount, the gateway Secret, the default-deny
+NetworkPolicy). */}}
 {{- define "portico.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+helm.sh/chart: {{ include "portico.chart" .root }}
+{{ include "portico.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
 app.kubernetes.io/part-of: portico
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- end }}
 
-{{/* Selector labels of one component: (dict "root" $ "name" "kong") */}}
+{{/* What a workload's selector matches: name, instance and component, none of which changes
+on an upgrade (a Deployment's or StatefulSet's selector cannot). (dict "root" $ "component" X) */}}
 {{- define "portico.selectorLabels" -}}
-app.kubernetes.io/name: {{ .name }}
+app.kubernetes.io/name: {{ include "portico.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* A pod's labels: its object's, and its role for the NetworkPolicies (portico.dev/role:
+function, worker, gateway, relay, postgres, redis, migrate, test).
+(dict "root" $ "component" X "role" Y) */}}
+{{- define "portico.podLabels" -}}
+{{ include "portico.labels" . }}
+portico.dev/role: {{ .role }}
 {{- end }}
 
 {{- define "portico.image" -}}
@@ -59,16 +98,16 @@ seccompProfile:
 {{- end }}
 
 {{- define "portico.databaseSecretName" -}}
-{{- if .Values.postgres.enabled }}{{ include "portico.fullname" . }}-database{{ else }}{{ required "postgres.enabled=false needs externalDatabase.existingSecret (a Secret with the key DATABASE_URL)" .Values.externalDatabase.existingSecret }}{{ end }}
+{{- if .Values.postgres.enabled }}{{ include "portico.objectName" (dict "root" . "suffix" "database") }}{{ else }}{{ required "postgres.enabled=false needs externalDatabase.existingSecret (a Secret with the key DATABASE_URL)" .Values.externalDatabase.existingSecret }}{{ end }}
 {{- end }}
 
 {{- define "portico.redisSecretName" -}}
-{{- if .Values.redis.enabled }}{{ include "portico.fullname" . }}-redis{{ else }}{{ required "redis.enabled=false needs externalRedis.existingSecret (a Secret with the keys REDIS_URL and REDIS_ADDRESS)" .Values.externalRedis.existingSecret }}{{ end }}
+{{- if .Values.redis.enabled }}{{ include "portico.objectName" (dict "root" . "suffix" "redis") }}{{ else }}{{ required "redis.enabled=false needs externalRedis.existingSecret (a Secret with the keys REDIS_URL and REDIS_ADDRESS)" .Values.externalRedis.existingSecret }}{{ end }}
 {{- end }}
 
 {{/* Where Kong's rate-limiting counts: the chart's Redis, or the external one. */}}
 {{- define "portico.redis.host" -}}
-{{- if .Values.redis.enabled }}{{ include "portico.fullname" . }}-redis.{{ .Release.Namespace }}.svc.cluster.local{{ else }}{{ required "redis.enabled=false needs externalRedis.host (for Kong's rate limiting)" .Values.externalRedis.host }}{{ end }}
+{{- if .Values.redis.enabled }}{{ include "portico.objectName" (dict "root" . "suffix" "redis") }}.{{ .Release.Namespace }}.svc.cluster.local{{ else }}{{ required "redis.enabled=false needs externalRedis.host (for Kong's rate limiting)" .Values.externalRedis.host }}{{ end }}
 {{- end }}
 
 {{- define "portico.redis.port" -}}
@@ -123,7 +162,7 @@ limits:
 {{/* The shared secret the gateway adds to every upstream request (X-Portico-Gateway-Secret);
 a function trusts X-Consumer-* only from a request that carries it. */}}
 {{- define "portico.gatewaySecretName" -}}
-{{- .Values.gatewaySecret.existingSecret | default (printf "%s-gateway" (include "portico.fullname" .)) }}
+{{- .Values.gatewaySecret.existingSecret | default (include "portico.objectName" (dict "root" . "suffix" "gateway")) }}
 {{- end }}
 
 {{- define "portico.gatewaySecretEnv" -}}
@@ -135,15 +174,15 @@ a function trusts X-Consumer-* only from a request that carries it. */}}
 {{- end }}
 
 {{/* --- NetworkPolicy pieces ------------------------------------------------------------------
-Every selector names the release (app.kubernetes.io/instance) as well as the component, so two
-releases in one namespace never admit each other's pods. */}}
+Every selector names the release (app.kubernetes.io/instance) as well as the role
+(portico.dev/role), so two releases in one namespace never admit each other's pods. */}}
 
-{{/* The pods of one component of this release: (dict "root" $ "component" "relay") */}}
-{{- define "portico.componentPods" -}}
+{{/* The pods of one role of this release: (dict "root" $ "role" "relay") */}}
+{{- define "portico.rolePods" -}}
 podSelector:
   matchLabels:
     app.kubernetes.io/instance: {{ .root.Release.Name }}
-    portico.dev/component: {{ .component }}
+    portico.dev/role: {{ .role }}
 {{- end }}
 
 {{/* Egress to the cluster's DNS (networkPolicy.dns), port 53 over UDP and TCP. */}}
@@ -163,7 +202,7 @@ podSelector:
 - ports:
     - {port: 5432, protocol: TCP}
   to:
-    - {{- include "portico.componentPods" (dict "root" . "component" "postgres") | nindent 6 }}
+    - {{- include "portico.rolePods" (dict "root" . "role" "postgres") | nindent 6 }}
 {{- else }}
 - ports:
     - {port: {{ .Values.networkPolicy.externalDatabase.port }}, protocol: TCP}
@@ -182,7 +221,7 @@ podSelector:
 - ports:
     - {port: 6379, protocol: TCP}
   to:
-    - {{- include "portico.componentPods" (dict "root" . "component" "redis") | nindent 6 }}
+    - {{- include "portico.rolePods" (dict "root" . "role" "redis") | nindent 6 }}
 {{- else }}
 - ports:
     - {port: {{ .Values.externalRedis.port }}, protocol: TCP}
