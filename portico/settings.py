@@ -3,21 +3,38 @@
 A process reads its settings once, when it starts (`settings_from_env`), and hands them to
 what it builds; no module reads the environment at import time. A value that does not parse
 names its variable (`SettingsError`), so a typo in a chart value is one line, not a traceback.
+
+DATABASE_URL and REDIS_URL resolve in this order: the environment; else the servers of a
+running `portico dev`, which records them in its data dir (`StackFile`, `.dev/stack.json`,
+looked up under the current directory or PORTICO_DEV_DIR); else the defaults. `Settings`
+remembers which, so a command that cannot reach a server can say where its URL came from
+(`Settings.unreachable`).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 DEFAULT_DATABASE_URL = "postgresql://portico@127.0.0.1:5432/portico"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # Set by the `portico` command as it starts, so a process's cold start includes its imports.
 STARTED_AT_VARIABLE = "PORTICO_STARTED_AT"
+# Where `portico dev` keeps its data (its --data-dir), and the file in it naming its servers.
+DEV_DIR_VARIABLE = "PORTICO_DEV_DIR"
+DEFAULT_DEV_DIR = ".dev"
+STACK_FILE = "stack.json"
+HOW_TO_SET = "start the dev stack with make dev"
+
+# Where a URL came from: the environment, a running `portico dev`'s stack file, the default.
+Origin = Literal["env", "dev stack", "default"]
+SERVERS = {"DATABASE_URL": "Postgres", "REDIS_URL": "Redis"}
 
 T = TypeVar("T", int, float)
 
@@ -58,9 +75,117 @@ class Settings:
     # Where `portico dev` finds Postgres and Redis binaries when it runs its own.
     pg_bindir: Path | None = None
     redis_server: Path | None = None
+    # Where database_url and redis_url came from, and the stack file looked for (found or
+    # not): what a command that cannot reach a server says about it.
+    database_url_origin: Origin = "default"
+    redis_url_origin: Origin = "default"
+    dev_stack_file: Path | None = None
+
+    def origin_of(self, variable: str) -> str:
+        """Where DATABASE_URL's or REDIS_URL's value came from, in words."""
+        origin = self.database_url_origin if variable == "DATABASE_URL" else self.redis_url_origin
+        if origin == "env":
+            return f"from {variable}"
+        if origin == "dev stack":
+            return f"from the dev stack's {self.dev_stack_file}"
+        where = f" in {self.dev_stack_file.parent}" if self.dev_stack_file else ""
+        return f"the default: {variable} is unset and no dev stack is running{where}"
+
+    def unreachable(self, variable: str, reason: str) -> str:
+        """The one line a command prints when the server at DATABASE_URL or REDIS_URL does not
+        answer: the URL (its password masked), where it came from, how to set it."""
+        url = self.database_url if variable == "DATABASE_URL" else self.redis_url
+        return (
+            f"cannot reach {SERVERS[variable]} at {masked(url)} ({self.origin_of(variable)}): "
+            f"{reason}; set {variable}, or {HOW_TO_SET}"
+        )
 
 
-def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
+@dataclass(frozen=True)
+class StackFile:
+    """What a running `portico dev` records in its data dir (`stack.json`), so that commands
+    in other shells find its servers; removed when it stops, ignored once its pid is gone."""
+
+    database_url: str
+    redis_url: str
+    gateway_url: str
+    pid: int
+
+    def write(self, path: Path) -> None:
+        """Atomically, readable by its owner only (a URL may carry a password)."""
+        partial = path.with_name(f".{path.name}.{self.pid}")
+        partial.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        partial.chmod(0o600)
+        partial.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> StackFile | None:
+        """The stack recorded at `path` while its `portico dev` runs; None when there is no
+        file, it does not parse, or its process is gone."""
+        stack = cls.recorded(path)
+        return stack if stack is not None and is_running(stack.pid) else None
+
+    @classmethod
+    def recorded(cls, path: Path) -> StackFile | None:
+        """What `path` records, whether or not its process still runs."""
+        try:
+            data = json.loads(path.read_text())
+            return cls(
+                database_url=str(data["database_url"]),
+                redis_url=str(data["redis_url"]),
+                gateway_url=str(data["gateway_url"]),
+                pid=int(data["pid"]),
+            )
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+
+    def remove(self, path: Path) -> None:
+        """Remove `path` if it is still this stack's (a later run may have taken it over)."""
+        if self.recorded(path) == self:
+            path.unlink(missing_ok=True)
+
+
+def is_running(pid: int) -> bool:
+    """A live `portico` command has this pid (not a zombie, nor another program that was
+    given the pid again)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, someone else's
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return True  # no /proc (macOS): the pid is all there is to go by
+    # `.venv/bin/portico dev` (the script runs under python) or `python -m portico.cli dev`.
+    return any(Path(arg).name == "portico" or arg == "portico.cli" for arg in command.split("\0"))
+
+
+def dev_stack_file(env: Mapping[str, str], cwd: Path | None = None) -> Path:
+    """Where a running `portico dev`'s stack file would be: PORTICO_DEV_DIR, else ./.dev."""
+    base = Path.cwd() if cwd is None else cwd
+    return (base / (env.get(DEV_DIR_VARIABLE) or DEFAULT_DEV_DIR)).absolute() / STACK_FILE
+
+
+def masked(url: str) -> str:
+    """The URL with its password, if any, as ***."""
+    url = re.sub(r"(://[^:/?#@]*):[^@/?#]*@", r"\1:***@", url)
+    return re.sub(r"(\bpassword=)[^&\s]*", r"\1***", url)
+
+
+def settings_from_env(
+    environ: Mapping[str, str] | None = None,
+    *,
+    cwd: Path | None = None,
+    dev_stack: bool = True,
+) -> Settings:
+    """The settings of this process. With `dev_stack`, an unset DATABASE_URL or REDIS_URL is
+    taken from a running `portico dev`'s stack file (under `cwd`, default the current
+    directory); `portico dev` itself passes False: only the environment names external
+    servers to it."""
     env: Mapping[str, str] = os.environ if environ is None else environ
 
     def number(name: str, kind: Callable[[str], T], default: T, minimum: T) -> T:
@@ -78,9 +203,27 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
     def path(name: str) -> Path | None:
         return Path(env[name]) if env.get(name) else None
 
+    stack_file = dev_stack_file(env, cwd)
+    stack = None
+    if dev_stack and not (env.get("DATABASE_URL") and env.get("REDIS_URL")):
+        stack = StackFile.read(stack_file)
+
+    def url(name: str, from_stack: str | None, default: str) -> tuple[str, Origin]:
+        if env.get(name):
+            return env[name], "env"
+        if from_stack:
+            return from_stack, "dev stack"
+        return default, "default"
+
+    database_url, database_url_origin = url(
+        "DATABASE_URL", stack.database_url if stack else None, DEFAULT_DATABASE_URL
+    )
+    redis_url, redis_url_origin = url(
+        "REDIS_URL", stack.redis_url if stack else None, DEFAULT_REDIS_URL
+    )
     return Settings(
-        database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-        redis_url=env.get("REDIS_URL") or DEFAULT_REDIS_URL,
+        database_url=database_url,
+        redis_url=redis_url,
         functions_dir=Path(env.get("PORTICO_FUNCTIONS_DIR") or "functions").resolve(),
         function=env.get("PORTICO_FUNCTION") or None,
         log_level=(env.get("PORTICO_LOG_LEVEL") or "INFO").upper(),
@@ -96,6 +239,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> Settings:
         seed=env.get("PORTICO_SEED") == "1",
         pg_bindir=path("PORTICO_PG_BINDIR"),
         redis_server=path("PORTICO_REDIS_SERVER"),
+        database_url_origin=database_url_origin,
+        redis_url_origin=redis_url_origin,
+        dev_stack_file=stack_file,
     )
 
 

@@ -5,12 +5,16 @@ REDIS_URL are set, migrates and seeds, then supervises (portico.local.supervisor
 always-on HTTP function, one worker per queue function, the relay, the dev gateway and the
 embedded servers: a process that dies is restarted; Ctrl-C drains and stops them all. Data
 stays in the data dir between runs.
+
+While it runs, the data dir's `stack.json` (`portico.settings.StackFile`) names its servers, so
+a `portico` command in another shell of the checkout finds them without DATABASE_URL/REDIS_URL.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import sys
 import threading
 import time
@@ -30,7 +34,14 @@ from portico.local.supervisor import ChildProcess, Printer, Program, Supervisor,
 from portico.manifest import Manifest
 from portico.migrate import migrate
 from portico.policies.consumers import DEV_CONSUMERS
-from portico.settings import settings_from_env
+from portico.settings import (
+    DEFAULT_DEV_DIR,
+    DEV_DIR_VARIABLE,
+    STACK_FILE,
+    Settings,
+    StackFile,
+    environment,
+)
 
 READY_TIMEOUT_SECONDS = 60.0
 GATEWAY_SECRET_VARIABLE = "PORTICO_GATEWAY_SECRET"
@@ -76,6 +87,27 @@ def step(message: str, action: Callable[[], T]) -> T:
 
 def portico_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "portico.cli", *args]
+
+
+def portico_as_typed(data_dir: Path, cwd: Path | None = None) -> str:
+    """`portico` as another shell of the checkout types it to reach this stack: this install's
+    script (relative to the checkout, as `.venv/bin/portico`: the venv need not be active),
+    with PORTICO_DEV_DIR when the data dir is not the checkout's `.dev`."""
+    here = Path.cwd() if cwd is None else cwd
+    script = Path(sys.executable).parent / "portico"
+    if script.exists():
+        typed = str(script.relative_to(here)) if script.is_relative_to(here) else str(script)
+    else:
+        typed = f"{sys.executable} -m portico.cli"
+    if data_dir.resolve() != (here / DEFAULT_DEV_DIR).resolve():
+        typed = f"{DEV_DIR_VARIABLE}={shlex.quote(str(data_dir))} {typed}"
+    return typed
+
+
+def shown_path(path: Path, cwd: Path | None = None) -> str:
+    """`path` relative to the current directory when under it."""
+    here = Path.cwd() if cwd is None else cwd
+    return str(path.relative_to(here)) if path.is_relative_to(here) else str(path)
 
 
 def distinct_ports() -> Iterator[int]:
@@ -154,8 +186,14 @@ def banner(
     database_url: str,
     redis_url: str,
     scale_to_zero: bool = True,
+    *,
+    portico: str = "portico",
+    stack_file: str = f"{DEFAULT_DEV_DIR}/{STACK_FILE}",
 ) -> str:
+    """What `portico dev` prints once everything is ready; `portico` is how another shell
+    types the command (`portico_as_typed`), so each command shown works as printed."""
     base = f"http://127.0.0.1:{gateway_port}"
+    audiences = [m.api.jwt.audience for m in manifests if m.api is not None and m.api.jwt]
     lines = ["", f"Portico is up. Send requests to {base}", "", "Routes:"]
     for m in manifests:
         if m.api is not None:
@@ -166,13 +204,17 @@ def banner(
     lines += ["Queues:"] + [f"  {m.trigger.queue:32} -> {m.name}" for m in manifests if m.trigger]
     lines += ["Dev API keys (header 'apikey'):"]
     lines += [f"  {c.username:6} {', '.join(c.api_keys)}" for c in DEV_CONSUMERS]
-    lines += ["Dev JWTs for jwt routes: portico dev-token alice --audience AUDIENCE"]
+    audience = audiences[0] if audiences else "AUDIENCE"
+    lines += [f"Dev JWTs for jwt routes: {portico} dev-token alice --audience {audience}"]
     lines += [
         "Try:",
         f"  curl -s -X POST {base}/claims -H 'apikey: alice-dev-key' \\",
         "    -H 'content-type: application/json' \\",
         """    -d '{"policyId":"P-1001","documentKey":"claims/2026/photo-1.jpg"}'""",
         f"  curl -s {base}/claims -H 'apikey: alice-dev-key'",
+        f"From another shell in this checkout (the URLs below are in {stack_file}):",
+        f"  {portico} dlq list",
+        f"  {portico} --help",
         f"DATABASE_URL={database_url}",
         f"REDIS_URL={redis_url}",
         "Ctrl-C stops everything; data is kept until `make dev-reset`.",
@@ -183,31 +225,51 @@ def banner(
 
 def run_dev(
     manifests: list[Manifest],
-    functions_dir: Path,
+    settings: Settings,
     data_dir: Path,
     gateway_port: int,
     *,
     scale_to_zero: bool = True,
 ) -> int:
+    """`settings` say which servers are external: only a DATABASE_URL / REDIS_URL from the
+    environment (`settings_from_env(dev_stack=False)`), never a previous run's stack file."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    data = prepare_data(data_dir, functions_dir)
-    drain_seconds = settings_from_env().drain_seconds
+    data = prepare_data(data_dir, settings)
     services = plan_services(
-        manifests, gateway_port, scale_to_zero=scale_to_zero, drain_seconds=drain_seconds
+        manifests, gateway_port, scale_to_zero=scale_to_zero, drain_seconds=settings.drain_seconds
     )
-    env = child_environment(data, functions_dir)
+    env = child_environment(data, settings)
     printer = Printer(sys.stdout, [s.name for s in services] + [s.name for s in data.servers])
     programs = [
         ChildProcess(Program(s.name, s.command, s.grace_seconds), env, printer) for s in services
     ]
+    stack_file = data_dir / STACK_FILE
+    stack = StackFile(
+        database_url=data.database_url,
+        redis_url=data.redis_url,
+        gateway_url=f"http://127.0.0.1:{gateway_port}",
+        pid=os.getpid(),
+    )
     say(f"starting {len(services)} processes: {', '.join(s.name for s in services)}")
-    announce = banner(manifests, gateway_port, data.database_url, data.redis_url, scale_to_zero)
+    announce = banner(
+        manifests,
+        gateway_port,
+        data.database_url,
+        data.redis_url,
+        scale_to_zero,
+        portico=portico_as_typed(data_dir),
+        stack_file=shown_path(stack_file),
+    )
     threading.Thread(
         target=wait_until_ready,
         args=(services, lambda: print(announce, flush=True)),
         daemon=True,
     ).start()
-    Supervisor(programs, data.servers, printer).run()
+    stack.write(stack_file)  # its servers are up: other shells may use them from here on
+    try:
+        Supervisor(programs, data.servers, printer).run()
+    finally:
+        stack.remove(stack_file)
     say(f"stopped (data kept in {data_dir})")
     return 0
 
@@ -219,8 +281,10 @@ class Data:
     servers: list[WatchedServer]  # the embedded ones, to supervise; not external URLs
 
 
-def prepare_data(data_dir: Path, functions_dir: Path) -> Data:
-    """Postgres and Redis up (embedded unless DATABASE_URL / REDIS_URL), migrated and seeded."""
+def prepare_data(data_dir: Path, settings: Settings) -> Data:
+    """Postgres and Redis up (embedded unless the environment's DATABASE_URL / REDIS_URL name
+    them), migrated and seeded."""
+    functions_dir = settings.functions_dir
     servers: list[WatchedServer] = []
     with ExitStack() as on_failure:
 
@@ -230,12 +294,19 @@ def prepare_data(data_dir: Path, functions_dir: Path) -> Data:
             servers.append(WatchedServer(name, server))
             return url
 
-        database_url = os.environ.get("DATABASE_URL") or embedded(
-            "postgres",
-            EmbeddedPostgres(data_dir / "postgres", bindir=settings_from_env().pg_bindir),
+        database_url = (
+            settings.database_url
+            if settings.database_url_origin == "env"
+            else embedded(
+                "postgres", EmbeddedPostgres(data_dir / "postgres", bindir=settings.pg_bindir)
+            )
         )
-        redis_url = os.environ.get("REDIS_URL") or embedded(
-            "redis", EmbeddedRedis(data_dir / "redis", executable=settings_from_env().redis_server)
+        redis_url = (
+            settings.redis_url
+            if settings.redis_url_origin == "env"
+            else embedded(
+                "redis", EmbeddedRedis(data_dir / "redis", executable=settings.redis_server)
+            )
         )
         applied = step("applying migrations", lambda: migrate(database_url, functions_dir))
         say(f"migrations applied: {', '.join(applied) if applied else 'none pending'}")
@@ -244,14 +315,12 @@ def prepare_data(data_dir: Path, functions_dir: Path) -> Data:
     return Data(database_url, redis_url, servers)
 
 
-def child_environment(data: Data, functions_dir: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": data.database_url,
-        "REDIS_URL": data.redis_url,
-        "PORTICO_FUNCTIONS_DIR": str(functions_dir),
-        "PYTHONUNBUFFERED": "1",
+def child_environment(data: Data, settings: Settings) -> dict[str, str]:
+    return environment(
+        DATABASE_URL=data.database_url,
+        REDIS_URL=data.redis_url,
+        PORTICO_FUNCTIONS_DIR=str(settings.functions_dir),
+        PYTHONUNBUFFERED="1",
         # Proves to a function that a request came through this run's gateway; never printed.
-        GATEWAY_SECRET_VARIABLE: os.environ.get(GATEWAY_SECRET_VARIABLE)
-        or secrets.token_urlsafe(32),
-    }
+        **{GATEWAY_SECRET_VARIABLE: settings.gateway_secret or secrets.token_urlsafe(32)},
+    )

@@ -1,11 +1,13 @@
 """The dead-letter view: jobs that used up their retries, in RQ's FailedJobRegistry.
 
-`portico dlq list|show|replay`. Replaying is safe: a failed job committed nothing, and workers
-skip any message they have already processed.
+What `portico dlq list|show|replay` find and print (`summary`, `details`); portico.cli.dlq
+parses their arguments. Replaying is safe: a failed job committed nothing, and workers skip
+any message they have already processed.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,6 +67,42 @@ def find(connection: redis.Redis, queues: Iterable[str], job_id: str) -> DeadLet
         if job_id in registry(connection, queue).get_job_ids():
             return fetch(connection, queue, job_id)
     return None
+
+
+class UnknownDeadLetter(LookupError):
+    """A job id that is not a dead letter of any of the queues."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no dead letter {job_id!r} (see `portico dlq list`)")
+        self.job_id = job_id
+
+
+def find_all(
+    connection: redis.Redis, queues: Iterable[str], job_ids: Iterable[str]
+) -> list[DeadLetter]:
+    """The dead letters with these ids, in order; UnknownDeadLetter names the first missing."""
+    queues = list(queues)
+    letters = []
+    for job_id in job_ids:
+        letter = find(connection, queues, job_id)
+        if letter is None:
+            raise UnknownDeadLetter(job_id)
+        letters.append(letter)
+    return letters
+
+
+def summary(letter: DeadLetter) -> str:
+    """One line of `portico dlq list`: job id, queue, when it failed, the error's last line."""
+    when = letter.failed_at.isoformat(timespec="seconds") if letter.failed_at else "?"
+    return f"{letter.job_id}  {letter.queue}  {when}  {letter.error}"
+
+
+def details(letter: DeadLetter) -> str:
+    """`portico dlq show`: the job, its queue, when it failed, its message and its traceback."""
+    return (
+        f"job:     {letter.job_id}\nqueue:   {letter.queue}\nfailed:  {letter.failed_at}\n"
+        f"message: {json.dumps(letter.message, indent=2)}\n{letter.traceback}"
+    )
 
 
 def replay(connection: redis.Redis, letter: DeadLetter) -> None:
