@@ -12,7 +12,7 @@ from importlib.metadata import version
 from typing import Any
 
 from portico import headers
-from portico.manifest import Api, Manifest
+from portico.manifest import BODY_METHODS, Api, Manifest
 from portico.policies.rate_limit import configured_windows
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -111,7 +111,7 @@ def operation(manifest: Manifest, api: Api) -> dict[str, Any]:
         parameters.append(idempotency_parameter())
     if parameters:
         spec["parameters"] = parameters
-    if api.route.method in ("POST", "PUT", "PATCH"):
+    if api.route.method in BODY_METHODS:
         spec["requestBody"] = {
             "required": api.request_schema is not None,
             "content": {"application/json": {"schema": api.request_schema or {}}},
@@ -141,7 +141,7 @@ def idempotency_parameter() -> dict[str, Any]:
 
 def responses(manifest: Manifest, api: Api) -> dict[str, Any]:
     out: dict[str, Any] = {"2XX": {"description": "The handler's answer", "content": _json({})}}
-    if api.route.method in ("POST", "PUT", "PATCH"):
+    if api.route.method in BODY_METHODS:
         out["400"] = problem("The body is not JSON, or a malformed header")
         out["413"] = either("The body is larger than max_body_bytes")
         out["415"] = problem("The body is not application/json")

@@ -27,7 +27,7 @@ from werkzeug.exceptions import HTTPException
 from portico import bounded_json, headers, metrics, problems
 from portico.contract import Caller, Request, to_response
 from portico.logs import request_id_from, request_id_var
-from portico.manifest import Api, Manifest
+from portico.manifest import BODY_METHODS, Api, Manifest
 from portico.runtime import idempotency
 from portico.runtime.handler import Invoker
 from portico.runtime.health import add_health_routes, json_response
@@ -35,7 +35,6 @@ from portico.runtime.resources import Resources
 from portico.state.transaction import DeadlineExceeded
 
 log = logging.getLogger("portico.runtime.app")
-BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 SECRET_HEADER = headers.GATEWAY_SECRET.lower()  # a handler never sees the gateway's secret
 
 

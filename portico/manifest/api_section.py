@@ -1,0 +1,182 @@
+"""Reading the `api` section: the route, auth and the per-route policies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portico.manifest import fields
+from portico.manifest.checker import Checker, Section
+from portico.manifest.lines import FieldPath
+from portico.manifest.model import Api, Cache, Cors, Idempotency, Jwt, RateLimit
+from portico.manifest.request_schema import RequestSchemaError, check_schema, compile_shorthand
+from portico.manifest.routes import ROUTE_FORM, Route
+from portico.manifest.vocabulary import BODY_METHODS, STATE_CHANGING_METHODS, Auth
+from portico.manifest.wording import describe, listing
+
+API_FIELDS = (
+    "route",
+    "auth",
+    "jwt",
+    "request_validation",
+    "rate_limit",
+    "cache",
+    "max_body_bytes",
+    "idempotency",
+    "cors",
+)
+_RATE_LIMIT_FIELDS = ("per_second", "per_minute", "per_hour")
+_DEFAULT_RETENTION_HOURS = 24
+
+
+def read_api(top: Section) -> Api | None:
+    api = top.child("api", API_FIELDS)
+    if api is None:
+        return None
+    route = api.require("route", _parse_route, "route: POST /claims")
+    auth: Auth = api.get("auth", fields.AUTH, "required")
+    jwt = _jwt(api, auth)
+    request_schema = _request_schema(api, route)
+    rate_limit = _rate_limit(api)
+    cache = _cache(api, route)
+    max_body_bytes = api.get("max_body_bytes", fields.BYTES, 1024 * 1024)
+    idempotency = _idempotency(api, route)
+    cors = _cors(api)
+    if route is None:
+        return None
+    return Api(
+        route, auth, jwt, request_schema, rate_limit, cache, max_body_bytes, idempotency, cors
+    )
+
+
+def _jwt(api: Section, auth: Auth) -> Jwt | None:
+    section = api.child("jwt", ("audience",))
+    if section is None:
+        return None
+    if auth != "required":
+        api.checker.error(
+            (*api.at, "jwt"), "'jwt' says how callers authenticate; it needs 'auth: required'"
+        )
+        return None
+    audience = section.require("audience", fields.AUDIENCE, "audience: portico-claims")
+    return Jwt(audience) if audience is not None else None
+
+
+def _parse_route(value: object) -> Route:
+    if not isinstance(value, str):
+        raise ValueError(f"expected {ROUTE_FORM}, got {describe(value)}")
+    return Route.parse(value)
+
+
+def _request_schema(api: Section, route: Route | None) -> dict[str, Any] | None:
+    name = "request_validation"
+    why = "only POST, PUT and PATCH requests have a body to validate"
+    if name not in api.values or api.misplaced(name, route, BODY_METHODS, why):
+        return None
+    value, at = api.values[name], (*api.at, name)
+    if isinstance(value, list) and value:
+        return _compile_shorthand(api.checker, value, at)
+    if isinstance(value, dict):
+        try:
+            check_schema(value)
+        except RequestSchemaError as exc:
+            for location, message in exc.problems:
+                api.checker.error((*at, *location), message)
+        return value
+    api.checker.error(
+        at,
+        "expected a list of items such as 'policyId required' or a JSON Schema mapping, "
+        f"got {describe(value)}",
+    )
+    return None
+
+
+def _compile_shorthand(
+    checker: Checker, items: list[object], at: FieldPath
+) -> dict[str, Any] | None:
+    texts: list[str] = []
+    positions: list[int] = []
+    for position, item in enumerate(items):
+        if isinstance(item, str):
+            texts.append(item)
+            positions.append(position)
+        else:
+            message = f"expected a string such as 'policyId required', got {describe(item)}"
+            checker.error((*at, position), message)
+    try:
+        return compile_shorthand(texts)
+    except RequestSchemaError as exc:
+        for location, message in exc.problems:
+            checker.error((*at, positions[int(location[0])]), message)
+        return None
+
+
+def _rate_limit(api: Section) -> RateLimit | None:
+    section = api.child("rate_limit", _RATE_LIMIT_FIELDS)
+    if section is None:
+        return None
+    if not any(name in section.values for name in _RATE_LIMIT_FIELDS):
+        section.checker.error(
+            section.at, f"expected at least one of {listing(_RATE_LIMIT_FIELDS)}, got none"
+        )
+    return RateLimit(*(section.get(name, fields.REQUESTS, None) for name in _RATE_LIMIT_FIELDS))
+
+
+def _cache(api: Section, route: Route | None) -> Cache | None:
+    if api.misplaced("cache", route, ("GET",), "only GET responses are cached"):
+        return None
+    section = api.child("cache", ("ttl_seconds",))
+    if section is None:
+        return None
+    ttl_seconds = section.require("ttl_seconds", fields.SECONDS, "ttl_seconds: 30")
+    return Cache(ttl_seconds) if ttl_seconds is not None else None
+
+
+def _idempotency(api: Section, route: Route | None) -> Idempotency | None:
+    name = "idempotency"
+    why = "GET requests are safe to repeat already"
+    if name not in api.values:
+        # On by default where a retry would otherwise create a second resource.
+        return Idempotency(_DEFAULT_RETENTION_HOURS) if route and route.method == "POST" else None
+    if api.misplaced(name, route, STATE_CHANGING_METHODS, why):
+        return None
+    value = api.values[name]
+    if isinstance(value, bool):
+        return Idempotency(_DEFAULT_RETENTION_HOURS) if value else None
+    if not isinstance(value, dict):
+        api.checker.error(
+            (*api.at, name),
+            f"expected true, false or a mapping with retention_hours, got {describe(value)}",
+        )
+        return None
+    section = api.child(name, ("retention_hours",))
+    if section is None:
+        return None
+    return Idempotency(section.get("retention_hours", fields.HOURS, _DEFAULT_RETENTION_HOURS))
+
+
+def _cors(api: Section) -> Cors | None:
+    section = api.child("cors", ("allow_origins", "max_age_seconds"))
+    if section is None:
+        return None
+    allow_origins = _allow_origins(section)
+    max_age_seconds = section.get("max_age_seconds", fields.SECONDS_OR_ZERO, 600)
+    return Cors(allow_origins, max_age_seconds) if allow_origins is not None else None
+
+
+def _allow_origins(cors: Section) -> tuple[str, ...] | None:
+    if "allow_origins" not in cors.values:
+        cors.missing("allow_origins", "allow_origins: ['https://app.example.com']")
+        return None
+    at, value = (*cors.at, "allow_origins"), cors.values["allow_origins"]
+    if not isinstance(value, list) or not value:
+        cors.checker.error(
+            at,
+            "expected a non-empty list of origins such as ['https://app.example.com'], "
+            f"got {describe(value)}",
+        )
+        return None
+    origins = (
+        cors.checker.parse(origin, (*at, index), fields.ORIGIN, None)
+        for index, origin in enumerate(value)
+    )
+    return tuple(origin for origin in origins if origin is not None)
