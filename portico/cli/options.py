@@ -117,7 +117,7 @@ def one_function(functions_dir: Path, name: str | None) -> tuple[Manifest, Setti
 def exit_unreachable(settings: Settings, variable: str, error: BaseException) -> NoReturn:
     """One line on standard error (`Settings.unreachable`), exit 1."""
     lines = str(error).strip().splitlines() or [type(error).__name__]
-    reason = lines[0].rsplit(": ", 1)[-1].strip() or type(error).__name__
+    reason = lines[0].rsplit(": ", 1)[-1].strip().rstrip(".") or type(error).__name__
     click.echo(f"error: {settings.unreachable(variable, reason)}", err=True)
     sys.exit(1)
 
