@@ -23,8 +23,8 @@ from bench.processes import ROOT, Server, python_module
 from portico.local.dev import say
 from portico.local.embedded_postgres import EmbeddedPostgres
 from portico.local.embedded_redis import EmbeddedRedis
-from portico.local.seed import seed
 from portico.migrate import migrate
+from portico.seed import seed
 
 CLAIMS_FUNCTIONS = ROOT / "functions"
 BENCH_FUNCTIONS = ROOT / "bench" / "functions"

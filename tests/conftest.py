@@ -150,7 +150,7 @@ def truncate_all(database_url: str) -> None:
 
 @pytest.fixture()
 def clean_state(services: Services) -> Services:
-    from portico.local.seed import seed
+    from portico.seed import seed
 
     truncate_all(services.database_url)
     seed(services.database_url, FUNCTIONS_DIR)

@@ -34,7 +34,7 @@ def migrate(functions_dir: Path) -> None:
 @functions_option
 def seed(functions_dir: Path) -> None:
     """Load the demo data (each app's seed/*.sql) into DATABASE_URL; idempotent."""
-    from portico.local.seed import seed as load
+    from portico.seed import seed as load
 
     settings = settings_for(functions_dir)
     require_postgres(settings)

@@ -29,11 +29,11 @@ import httpx
 from portico.local.embedded_postgres import EmbeddedPostgres
 from portico.local.embedded_redis import EmbeddedRedis
 from portico.local.ports import free_port
-from portico.local.seed import seed
 from portico.local.supervisor import ChildProcess, Printer, Program, Supervisor, WatchedServer
 from portico.manifest import Manifest
 from portico.migrate import migrate
 from portico.policies.consumers import DEV_CONSUMERS
+from portico.seed import seed
 from portico.settings import (
     DEFAULT_DEV_DIR,
     DEV_DIR_VARIABLE,

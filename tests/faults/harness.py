@@ -22,8 +22,8 @@ from rq.registry import FailedJobRegistry
 from portico.local.embedded_postgres import EmbeddedPostgres
 from portico.local.embedded_redis import EmbeddedRedis
 from portico.local.ports import free_port
-from portico.local.seed import seed
 from portico.migrate import migrate
+from portico.seed import seed
 from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, scratch_dir
 from tests.identity import caller
 from tests.processes import Process

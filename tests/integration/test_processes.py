@@ -203,8 +203,8 @@ def gateway_secret_of(stack: DevStack) -> str:
 
 
 def test_migrate_and_seed_are_idempotent(clean_state):
-    from portico.local.seed import seed
     from portico.migrate import migrate
+    from portico.seed import seed
 
     functions_dir = Path(ROOT / "functions")
     assert migrate(clean_state.database_url, functions_dir) == []

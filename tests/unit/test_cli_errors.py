@@ -154,15 +154,7 @@ BAD_URLS = {"DATABASE_URL": "postgresql://[nowhere/x", "REDIS_URL": "http://nowh
         (["kong-config", "{root}/gateway-config/kong.yaml", "--output", "{tmp}/kong.yaml"], 0),
         (["dev-token", "alice", "--audience", "portico-claims"], 0),
         (["migrate"], 1),  # it stops at the URL: up to there, every import it makes
-        pytest.param(
-            ["seed"],
-            1,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="portico seed's implementation is portico.local.seed (not the cli's to "
-                "move): it belongs in the base install",
-            ),
-        ),
+        (["seed"], 1),
         (["dlq", "list"], 1),
         (["dlq", "show", "msg-1"], 1),
         (["dlq", "replay", "--all"], 1),
