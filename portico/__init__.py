@@ -1,8 +1,8 @@
 """Portico: function-backed HTTP APIs. Handlers import what they need from here.
 
 The tree is the architecture. The top-level modules are the vocabulary every part shares
-(settings, the handler contract, problems, headers, logs, metrics, migrations) and import no
-subpackage. The subpackages, each saying in its docstring what it may import:
+(settings, the handler contract, problems, headers, logs, metrics, migrations and seeds) and
+import no subpackage. The subpackages, each saying in its docstring what it may import:
 
 - `manifest`: one function's manifest, loaded and checked;
 - `policies`: the gateway's policies as data, rendered into Kong and applied by the dev gateway;
