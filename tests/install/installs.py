@@ -141,6 +141,14 @@ def install(extras: str, root: Path | None = None) -> Install:
     """A fresh venv under `root` (a scratch dir every user can traverse: Postgres runs from it
     as a non-root user under root) with the checkout installed, non-editable, with `extras`."""
     root = root or scratch_dir(f"portico-install-{extras or 'base'}-")
+    try:
+        return _install_into(root, extras)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+
+
+def _install_into(root: Path, extras: str) -> Install:
     source = copy_source(root / "source")
     requirement = f"{source}[{extras}]" if extras else str(source)
     unreachable = []
