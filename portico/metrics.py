@@ -25,6 +25,7 @@ COLD_START_SECONDS = Gauge(
     "Seconds from process start until the function was ready to serve.",
     ["function"],
 )
+# outcome: one of portico.state.jobs.JobOutcome (succeeded, duplicate, failed).
 JOBS = Counter(
     "portico_jobs_total",
     "Queue messages handled by a worker function, by outcome.",

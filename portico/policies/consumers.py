@@ -11,12 +11,34 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, NamedTuple, TypeGuard, get_args
 
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-JWT_ALGORITHMS = ("HS256", "RS256")
+# Plain strings, not an enum: they go into the rendered YAML as they are.
+JwtAlgorithm = Literal["HS256", "RS256"]
+JWT_ALGORITHMS: tuple[JwtAlgorithm, ...] = get_args(JwtAlgorithm)
+
+
+class KeyField(NamedTuple):
+    """Which field holds a JWT credential's key, in the consumers file and in Kong's
+    jwt_secret."""
+
+    consumers_file: str
+    kong: str
+
+
+# A shared secret for HS256; the issuer's PEM public key for RS256.
+KEY_FIELDS: dict[JwtAlgorithm, KeyField] = {
+    "HS256": KeyField("secret", "secret"),
+    "RS256": KeyField("public_key", "rsa_public_key"),
+}
+
+
+def is_jwt_algorithm(value: object) -> TypeGuard[JwtAlgorithm]:
+    return value in JWT_ALGORITHMS
 
 
 @dataclass(frozen=True)
@@ -25,16 +47,26 @@ class JwtCredential:
     key (a shared secret for HS256, the issuer's PEM public key for RS256)."""
 
     issuer: str
-    algorithm: str
+    algorithm: JwtAlgorithm
     key: str
+
+    @property
+    def key_field(self) -> KeyField:
+        return KEY_FIELDS[self.algorithm]
 
 
 @dataclass(frozen=True)
 class Consumer:
+    """An API consumer of the gateway (Kong's consumer) and its credentials."""
+
     username: str
     id: str
     api_keys: tuple[str, ...] = ()
     jwt_credentials: tuple[JwtCredential, ...] = ()
+
+    def secrets(self) -> tuple[str, ...]:
+        """Its API keys and JWT keys."""
+        return (*self.api_keys, *(c.key for c in self.jwt_credentials))
 
 
 def consumer_id(username: str) -> str:
@@ -53,19 +85,11 @@ def dev_consumer(username: str) -> Consumer:
 
 
 DEV_CONSUMERS = (dev_consumer("alice"), dev_consumer("bob"))
-DEV_SECRETS = frozenset(
-    secret
-    for consumer in DEV_CONSUMERS
-    for secret in (*consumer.api_keys, *(c.key for c in consumer.jwt_credentials))
-)
+DEV_SECRETS = frozenset(secret for consumer in DEV_CONSUMERS for secret in consumer.secrets())
 
 
 def has_dev_credentials(consumers: Iterable[Consumer]) -> bool:
-    return any(
-        secret in DEV_SECRETS
-        for consumer in consumers
-        for secret in (*consumer.api_keys, *(c.key for c in consumer.jwt_credentials))
-    )
+    return any(secret in DEV_SECRETS for consumer in consumers for secret in consumer.secrets())
 
 
 def by_api_key(consumers: Iterable[Consumer]) -> dict[str, Consumer]:
@@ -143,11 +167,11 @@ def parse_jwt_credential(username: str, item: object) -> JwtCredential:
     issuer, algorithm = item.get("issuer"), item.get("algorithm", "HS256")
     if not isinstance(issuer, str) or not issuer:
         raise ValueError(f"{where}: issuer must be a non-empty string (the tokens' iss claim)")
-    if algorithm not in JWT_ALGORITHMS:
+    if not is_jwt_algorithm(algorithm):
         raise ValueError(
             f"{where} {issuer!r}: algorithm must be one of {', '.join(JWT_ALGORITHMS)}"
         )
-    key_field = "secret" if algorithm == "HS256" else "public_key"
+    key_field = KEY_FIELDS[algorithm].consumers_file
     expected = {"issuer", "algorithm", key_field}
     if set(item) - expected:
         raise ValueError(

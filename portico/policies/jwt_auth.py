@@ -72,7 +72,7 @@ def check_audience(token: str | None, audience: str) -> Rejection | None:
     audiences = [named] if isinstance(named, str) else named
     if isinstance(audiences, list) and audience in audiences:
         return None
-    return Rejection({"message": "Invalid audience"})
+    return _message("Invalid audience")
 
 
 def authenticate(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 from redis.asyncio import Redis
 
@@ -19,7 +20,9 @@ from portico.manifest import RateLimit
 
 log = logging.getLogger("portico.policies.rate_limit")
 
-WINDOWS = {"second": 1, "minute": 60, "hour": 3600}
+# Kong's window names (its plugin's config fields, its headers' suffixes), with their lengths.
+Window = Literal["second", "minute", "hour"]
+WINDOWS: dict[Window, int] = {"second": 1, "minute": 60, "hour": 3600}
 KEY_PREFIX = "portico:ratelimit"
 
 # KEYS: one counter per window; ARGV: the limits, then the TTLs, in the same order.
@@ -50,8 +53,8 @@ class Decision:
     headers: dict[str, str]
 
 
-def configured_windows(limits: RateLimit) -> list[tuple[str, int]]:
-    pairs = [
+def configured_windows(limits: RateLimit) -> list[tuple[Window, int]]:
+    pairs: list[tuple[Window, int | None]] = [
         ("second", limits.per_second),
         ("minute", limits.per_minute),
         ("hour", limits.per_hour),
@@ -78,13 +81,13 @@ class RateLimiter:
         return Decision(allowed, kong_headers(windows, usage, now, allowed))
 
 
-def key(scope: str, identifier: str, window: str, now: float) -> str:
+def key(scope: str, identifier: str, window: Window, now: float) -> str:
     start = int(now // WINDOWS[window]) * WINDOWS[window]
     return f"{KEY_PREFIX}:{scope}:{identifier}:{window}:{start}"
 
 
 def kong_headers(
-    windows: list[tuple[str, int]], usage: list[int], now: float, allowed: bool
+    windows: list[tuple[Window, int]], usage: list[int], now: float, allowed: bool
 ) -> dict[str, str]:
     """X-RateLimit-*-<Window> for each window; RateLimit-* for the tightest (the least
     remaining, the longer window on a tie); Retry-After when the request is refused."""

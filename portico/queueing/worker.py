@@ -30,6 +30,7 @@ from portico.runtime.handler import Invoker
 from portico.runtime.health import serve_health
 from portico.runtime.resources import Resources
 from portico.settings import Settings
+from portico.state.jobs import JobOutcome, message_of
 from portico.state.transaction import Transaction
 
 log = logging.getLogger("portico.queueing.worker")
@@ -40,18 +41,13 @@ _invoker: Invoker | None = None
 
 
 def handle_message(message: Mapping[str, Any]) -> Any:
-    """The RQ job function for every Portico message (see portico.state.queue.JOB_FUNCTION)."""
+    """The RQ job function for every Portico message (see portico.state.jobs.JOB_FUNCTION)."""
     if _invoker is None:
         raise RuntimeError("this process serves no queue function (run `portico worker NAME`)")
-    msg = Message(
-        id=str(message["id"]),
-        queue=str(message["queue"]),
-        payload=message.get("payload") or {},
-        request_id=message.get("requestId"),
-    )
+    msg = message_of(message)
     token = request_id_var.set(msg.request_id or msg.id)
     manifest = _invoker.manifest
-    outcome = "failed"
+    outcome = JobOutcome.FAILED
     try:
         deadline = time.monotonic() + manifest.function.timeout_seconds
         result, outcome = run_through_outages(_invoker, msg, deadline)
@@ -61,7 +57,7 @@ def handle_message(message: Mapping[str, Any]) -> Any:
         request_id_var.reset(token)
 
 
-def run_through_outages(invoker: Invoker, msg: Message, deadline: float) -> tuple[Any, str]:
+def run_through_outages(invoker: Invoker, msg: Message, deadline: float) -> tuple[Any, JobOutcome]:
     """Run the message, waiting out a database outage within the job's own timeout instead of
     spending its retries on it (a worker can do nothing else meanwhile). Safe to repeat: an
     attempt that did not commit left no effect and no processed-record."""
@@ -77,20 +73,19 @@ def run_through_outages(invoker: Invoker, msg: Message, deadline: float) -> tupl
             wait = min(wait * 2, 5.0)
 
 
-def run_once(invoker: Invoker, msg: Message, deadline: float) -> tuple[Any, str]:
+def run_once(invoker: Invoker, msg: Message, deadline: float) -> tuple[Any, JobOutcome]:
     tx = invoker.begin(deadline)
+    claimed = False
     try:
         claimed = claim_message(tx, invoker.manifest.name, msg.id)
-    except BaseException:
-        tx.rollback()
-        tx.release()
-        raise
+    finally:
+        if not claimed:  # a duplicate, or the claim itself failed: let go of the transaction
+            tx.rollback()
+            tx.release()
     if not claimed:
-        tx.rollback()
-        tx.release()
         log.info("message %s was already processed; skipped", msg.id)
-        return {"duplicate": msg.id}, "duplicate"
-    return invoker.run(tx, msg, msg.request_id or msg.id), "succeeded"
+        return {"duplicate": msg.id}, JobOutcome.DUPLICATE
+    return invoker.run(tx, msg, msg.request_id or msg.id), JobOutcome.SUCCEEDED
 
 
 class DrainingJobWorker(SimpleWorker):

@@ -265,7 +265,7 @@ def consumer(account: Consumer) -> dict[str, Any]:
 
 
 def jwt_secret(credential: JwtCredential) -> dict[str, Any]:
-    key_field = "secret" if credential.algorithm == "HS256" else "rsa_public_key"
+    key_field = credential.key_field.kong
     return {"key": credential.issuer, "algorithm": credential.algorithm, key_field: credential.key}
 
 

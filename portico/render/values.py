@@ -105,7 +105,7 @@ def consumers_file(consumers: Sequence[Consumer]) -> str:
 
 
 def jwt_entry(credential: JwtCredential) -> dict[str, str]:
-    key_field = "secret" if credential.algorithm == "HS256" else "public_key"
+    key_field = credential.key_field.consumers_file
     return {
         "issuer": credential.issuer,
         "algorithm": credential.algorithm,

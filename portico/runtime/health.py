@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 from flask import Flask, Response
@@ -12,6 +13,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from portico import headers
+
+
+class Health(StrEnum):
+    """The `status` of /healthz and /readyz."""
+
+    ALIVE = "alive"  # /healthz: the process runs
+    READY = "ready"  # /readyz: not draining, and Postgres and Redis answer
+    DRAINING = "draining"  # /readyz 503: SIGTERMed, finishing what it has
+    UNAVAILABLE = "unavailable"  # /readyz 503: Postgres or Redis does not answer
 
 
 class QuietRequestHandler(WSGIRequestHandler):
@@ -47,12 +57,12 @@ def add_health_routes(
 
     def readiness() -> Response:
         if draining.is_set():
-            return json_response({"status": "draining", "function": name}, 503)
+            return json_response({"status": Health.DRAINING, "function": name}, 503)
         if not is_ready():
-            return json_response({"status": "unavailable", "function": name}, 503)
-        return json_response({"status": "ready", "function": name})
+            return json_response({"status": Health.UNAVAILABLE, "function": name}, 503)
+        return json_response({"status": Health.READY, "function": name})
 
-    alive = {"status": "alive", "function": name}
+    alive = {"status": Health.ALIVE, "function": name}
     app.add_url_rule("/healthz", "healthz", lambda: json_response(alive))
     app.add_url_rule("/readyz", "readyz", readiness)
     app.add_url_rule(

@@ -1,8 +1,9 @@
 """The RQ side of a message: the job it becomes, on the list KEDA watches (`rq:queue:<name>`).
 
-Messages travel as JSON (RQ's JSONSerializer, never pickle) to the job function
-`portico.queueing.worker.handle_message`, with the consuming worker's timeout and retries (its
-`JobPolicy`).
+Messages travel as JSON (RQ's JSONSerializer, never pickle) in one envelope (`envelope`, read
+back by `message_of`) to the job function `portico.queueing.worker.handle_message`, with the
+consuming worker's timeout and retries (`JobPolicy`). `JobOutcome` names what a worker made of
+a job.
 """
 
 from __future__ import annotations
@@ -10,19 +11,50 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import redis
 from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 
+from portico.contract import Message
+
 JOB_FUNCTION = "portico.queueing.worker.handle_message"
 FAILED_JOB_TTL_SECONDS = 7 * 24 * 3600
+
+
+class JobOutcome(StrEnum):
+    """What a worker made of one run of a job: the `outcome` label of `portico_jobs_total`."""
+
+    SUCCEEDED = "succeeded"  # the handler ran and its transaction committed
+    DUPLICATE = "duplicate"  # the message was already processed: skipped, the handler not run
+    FAILED = "failed"  # the handler raised or ran out of time: RQ retries or dead-letters it
 
 
 def job_id(message_id: str) -> str:
     """Deterministic, so a message delivered twice is the same job."""
     return f"msg-{message_id}"
+
+
+def envelope(message: Message) -> dict[str, Any]:
+    """A message as it travels: the outbox row's JSON and the job's one argument."""
+    return {
+        "id": message.id,
+        "queue": message.queue,
+        "payload": dict(message.payload),
+        "requestId": message.request_id,
+    }
+
+
+def message_of(envelope: Mapping[str, Any]) -> Message:
+    """The message an envelope carries, as a worker handler sees it."""
+    return Message(
+        id=str(envelope["id"]),
+        queue=str(envelope["queue"]),
+        payload=envelope.get("payload") or {},
+        request_id=envelope.get("requestId"),
+    )
 
 
 @dataclass(frozen=True)

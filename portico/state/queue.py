@@ -10,8 +10,10 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from portico.contract import Message
 from portico.logs import request_id_var
 from portico.state import outbox
+from portico.state.jobs import envelope
 from portico.state.transaction import Transaction
 
 
@@ -22,12 +24,8 @@ class Queue:
 
     def publish(self, payload: Mapping[str, Any], *, message_id: str | None = None) -> str:
         """Queue a message once the invocation commits. Returns the message id."""
-        message = {
-            "id": message_id or uuid.uuid4().hex,
-            "queue": self.name,
-            "payload": dict(payload),
-            "requestId": request_id_var.get(),
-        }
-        outbox.write(self._tx.connection(), self.name, message)
-        self._tx.pending_messages.append((self.name, message))
-        return str(message["id"])
+        message_id = message_id or uuid.uuid4().hex
+        sent = envelope(Message(message_id, self.name, payload, request_id_var.get()))
+        outbox.write(self._tx.connection(), self.name, sent)
+        self._tx.pending_messages.append((self.name, sent))
+        return message_id

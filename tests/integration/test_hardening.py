@@ -16,7 +16,8 @@ from flask.testing import FlaskClient
 from portico import headers
 from portico.manifest import Manifest, load_all
 from portico.runtime.app import create_app
-from portico.runtime.resources import Resources, consumers_of
+from portico.runtime.resources import Resources
+from portico.settings import Settings
 from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, Services, open_resources
 from tests.identity import GATEWAY_SECRET, caller
 
@@ -239,11 +240,14 @@ def test_a_claim_id_that_is_not_a_uuid_is_404_without_touching_the_database(
     clean_state, function, path, claim_id
 ):
     manifest, functions_dir = manifest_named(function)
-    nowhere = Resources(  # a database that does not exist: any statement would be a 503
-        database_url="postgresql://nobody@127.0.0.1:9/none",
-        redis_url=clean_state.redis_url,
+    nowhere = Resources.for_process(  # a database that does not exist: any statement is a 503
+        Settings(
+            database_url="postgresql://nobody@127.0.0.1:9/none",
+            redis_url=clean_state.redis_url,
+            functions_dir=functions_dir,
+        ),
+        function,
         pool_size=1,
-        consumers=consumers_of(load_all(functions_dir)),
     )
     client = create_app(manifest, nowhere, GATEWAY_SECRET).test_client()
     try:

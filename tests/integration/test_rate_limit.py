@@ -10,7 +10,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from portico.manifest import RateLimit
-from portico.policies.rate_limit import RateLimiter, kong_headers
+from portico.policies.rate_limit import RateLimiter, Window, kong_headers
 from tests.conftest import Services
 
 pytestmark = pytest.mark.integration
@@ -47,7 +47,7 @@ def test_redis_down_lets_requests_through_like_kongs_fault_tolerant_default():
 
 
 def test_headers_name_every_window_and_reset_the_tightest():
-    windows = [("second", 10), ("minute", 100)]
+    windows: list[tuple[Window, int]] = [("second", 10), ("minute", 100)]
     headers = kong_headers(windows, [10, 40], now=120.25, allowed=False)
     assert headers == {
         "X-RateLimit-Limit-Second": "10",
