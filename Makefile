@@ -102,6 +102,7 @@ render: $(STAMP) ## Regenerate gateway-config/ and the chart's generated values 
 	$(BIN)/portico render kong
 	$(BIN)/portico render openfaas
 	$(BIN)/portico render values
+	$(BIN)/portico render chart-readme
 
 # --all keeps setuptools (the image's build of Portico itself is pinned by it too) and uv (the
 # version `make venv` installs); the resolve is uv's, or pip's when uv cannot be had.

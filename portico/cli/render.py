@@ -68,7 +68,7 @@ def render_openapi(output: Path, functions_dir: Path) -> None:
 @output_option("gateway-config/kong.yaml")
 @click.option(
     "--upstream-template",
-    default="http://{name}.portico.svc.cluster.local",
+    default="http://portico-{name}.portico.svc.cluster.local",
     show_default=True,
     callback=upstream_template_option,
     help="Each service's URL; {name} is the function's name.",
@@ -149,6 +149,23 @@ def render_values(values_file: Path, gateway_margin_seconds: int, functions_dir:
     current = values_file.read_text() if values_file.exists() else ""
     manifests = manifests_or_exit(functions_dir)
     write_rendered(values_file, rewrite_values(current, manifests, gateway_margin_seconds))
+
+
+@render.command("chart-readme")
+@click.option(
+    "--values",
+    "values_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default="charts/portico/values.yaml",
+    show_default=True,
+    help="The chart's values.yaml; the README is written beside it.",
+)
+def render_chart_readme(values_file: Path) -> None:
+    """The chart's README.md: every value with its type, default and the comments above it in
+    values.yaml (run after `render values`, whose block it documents too)."""
+    from portico.render.chart_readme import render as render_readme
+
+    write_rendered(values_file.with_name("README.md"), render_readme(values_file.read_text()))
 
 
 @render.command("openfaas")

@@ -24,18 +24,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from portico.render.values import GENERATED_MARKER
 
-VALUES_PATH = Path("charts/portico/values.yaml")
-README_PATH = Path("charts/portico/README.md")
-REGENERATE = "python -m portico.render.chart_readme"
+REGENERATE = "portico render chart-readme"
 TITLE = "# The Portico chart"
 
 # The generated block's fields, per function (generated.functions.<name>.<field>) and overall.
@@ -320,19 +316,3 @@ def _cell(lines: list[str]) -> str:
         elif text.strip():
             parts.append((" " if parts else "") + _prose(text.strip()))
     return "".join(parts).replace("|", "\\|").strip()
-
-
-def main(argv: list[str]) -> int:
-    values = Path(argv[0]) if argv else VALUES_PATH
-    readme = Path(argv[1]) if len(argv) > 1 else values.with_name("README.md")
-    text = render(values.read_text())
-    if readme.exists() and readme.read_text() == text:
-        print(f"{readme} is current")
-    else:
-        readme.write_text(text)
-        print(f"wrote {readme}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -24,7 +24,8 @@ from portico.policies.response_cache import CACHEABLE_STATUSES, CACHEABLE_TYPES
 from portico.policies.upstream import SECRET_REFERENCE, header_policy
 
 FORMAT_VERSION = "3.0"
-DEFAULT_UPSTREAM_TEMPLATE = "http://{name}.portico.svc.cluster.local"
+# The chart's name for a function's Service in release `portico` (namespace `portico`).
+DEFAULT_UPSTREAM_TEMPLATE = "http://portico-{name}.portico.svc.cluster.local"
 DEFAULT_REDIS_HOST = "portico-redis"
 DEFAULT_REDIS_PORT = 6379
 

@@ -21,7 +21,7 @@ README = CHART / "README.md"
 def test_the_committed_chart_readme_is_current():
     assert README.read_text() == chart_readme.render(VALUES_TEXT), (
         "charts/portico/README.md is stale (values.yaml changed): run "
-        f"`.venv/bin/{chart_readme.REGENERATE}` (after `make render`, which rewrites values.yaml)"
+        "`make render` (which also rewrites values.yaml's generated block)"
     )
 
 

@@ -87,10 +87,10 @@ def test_the_file_is_yaml_of_the_config_under_a_dev_only_warning():
 def test_format_version_and_one_service_per_http_function():
     assert CONFIG["_format_version"] == "3.0"
     assert [(s["name"], s["url"]) for s in CONFIG["services"]] == [
-        ("claim-status", "http://claim-status.portico.svc.cluster.local"),
-        ("get-claim", "http://get-claim.portico.svc.cluster.local"),
-        ("list-claims", "http://list-claims.portico.svc.cluster.local"),
-        ("submit-claim", "http://submit-claim.portico.svc.cluster.local"),
+        ("claim-status", "http://portico-claim-status.portico.svc.cluster.local"),
+        ("get-claim", "http://portico-get-claim.portico.svc.cluster.local"),
+        ("list-claims", "http://portico-list-claims.portico.svc.cluster.local"),
+        ("submit-claim", "http://portico-submit-claim.portico.svc.cluster.local"),
     ]  # review-claim is a queue worker: no service
 
 
