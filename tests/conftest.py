@@ -60,6 +60,9 @@ if _EXTERNAL is None:  # nor may any process a test starts see them
         os.environ.pop(_name, None)
 # Every function the tests start believes callers only from this secret's bearers.
 os.environ["PORTICO_GATEWAY_SECRET"] = GATEWAY_SECRET
+# A developer's running `make dev` in this checkout (its .dev/stack.json) is never found by a
+# command a test runs: they look for a dev stack in a directory of their own, empty.
+os.environ["PORTICO_DEV_DIR"] = tempfile.mkdtemp(prefix="portico-tests-no-dev-stack-")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -122,15 +125,11 @@ def open_resources(
     database_url: str, redis_url: str, functions_dir: Path, pool_size: int = 4
 ) -> Resources:
     """A function process's connections, with consumers from that functions dir."""
-    from portico.manifest import load_all
-    from portico.runtime.resources import Resources, consumers_of
+    from portico.runtime.resources import Resources
+    from portico.settings import Settings
 
-    resources = Resources(
-        database_url=database_url,
-        redis_url=redis_url,
-        pool_size=pool_size,
-        consumers=consumers_of(load_all(functions_dir)),
-    )
+    settings = Settings(database_url=database_url, redis_url=redis_url, functions_dir=functions_dir)
+    resources = Resources.for_process(settings, "portico", pool_size)
     resources.open()
     return resources
 
