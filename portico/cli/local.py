@@ -78,7 +78,8 @@ def gateway(
     """Run the dev gateway: Kong's routing, API key and JWT auth, size and rate limits, caching
     and correlation ids, driven by the manifests; starts scale-to-zero functions on demand."""
     needs_the_local_extra("gateway", GATEWAY_NEEDS)
-    from portico.gateway.app import Upstream, run_gateway
+    from portico.gateway.app import run_gateway
+    from portico.gateway.calls import Upstream
     from portico.local.dev import portico_command
     from portico.local.scaler import ScaledFunction
     from portico.logs import configure_logging

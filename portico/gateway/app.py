@@ -2,11 +2,12 @@
 
 Routes each request to its function by the manifests' routes, authenticates API keys (the
 `apikey` header) or JWTs (`Authorization: Bearer`, see portico.policies.jwt_auth), sets the
-correlation
-id, and tells the function who is calling with Kong's upstream headers, as portico.policies.upstream
-describes (credentials and client-sent identity dropped, the deployment's gateway secret added).
+correlation id, and tells the function who is calling with Kong's upstream headers, as
+portico.policies.upstream describes (credentials and client-sent identity dropped, the
+deployment's gateway secret added).
 Rejections use Kong's status codes and `{"message": ...}` bodies; the server under it
-(portico.gateway.server) answers what the HTTP parser refuses the same way.
+(portico.gateway.server) answers what the HTTP parser refuses the same way. The request itself,
+on its way, is portico.gateway.calls.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import aiohttp
@@ -29,72 +28,24 @@ from redis.backoff import NoBackoff
 
 from portico import headers
 from portico.gateway.cache import Entry, ResponseCache
+from portico.gateway.calls import BODY_IDLE_SECONDS, HOP_BY_HOP, Call, Upstream, read_body
 from portico.gateway.server import kong_message, serve
 from portico.local.scaler import ScaledFunction, StartFailed
 from portico.logs import request_id_from, request_id_var
-from portico.manifest import Api, Cors, Manifest
-from portico.manifest.limits import GATEWAY_MARGIN_SECONDS, upstream_timeout_seconds
+from portico.manifest import Api, Cors
 from portico.policies import jwt_auth
 from portico.policies.consumers import DEV_CONSUMERS, Consumer, by_api_key, by_issuer
 from portico.policies.cors import is_preflight, origin_headers, preflight_headers
 from portico.policies.rate_limit import RateLimiter
 from portico.policies.response_cache import cache_key, cacheable
-from portico.policies.upstream import header_policy
 
 log = logging.getLogger("portico.gateway.app")
 
-# Hop-by-hop headers (RFC 9110 §7.6.1) are never forwarded; Host is the upstream's.
-HOP_BY_HOP = frozenset(
-    h.lower()
-    for h in (
-        "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "TE",
-        "Trailer", "Transfer-Encoding", "Upgrade", "Host", "Content-Length",
-    )
-)  # fmt: skip
 # What an upstream says of itself stays upstream (nginx's proxy_hide_header default).
 HIDDEN_RESPONSE_HEADERS = HOP_BY_HOP | {"server"}
 # Headers aiohttp's client would add of its own accord; a client's own are forwarded as sent.
 NOT_ADDED = frozenset({hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.CONTENT_TYPE})
 INTERNAL_METHODS = frozenset({"GET", "HEAD"})
-BODY_IDLE_SECONDS = 10.0  # the longest a client may pause while sending a body (Kong: 60)
-
-
-@dataclass(frozen=True)
-class Upstream:
-    manifest: Manifest
-    base_url: str
-    margin_seconds: int = GATEWAY_MARGIN_SECONDS
-
-    @property
-    def timeout_seconds(self) -> int:
-        return upstream_timeout_seconds(self.manifest, self.margin_seconds)
-
-    @cached_property
-    def dropped(self) -> frozenset[str]:
-        """Client headers never forwarded (lower case): hop-by-hop ones and
-        portico.policies.upstream's."""
-        api = self.manifest.api
-        return HOP_BY_HOP | (header_policy(api).removed() if api is not None else frozenset())
-
-
-@dataclass(frozen=True)
-class Call:
-    """One request on its way through the gateway's policies to its function."""
-
-    request: web.BaseRequest
-    upstream: Upstream
-    consumer: Consumer | None
-    request_id: str
-    body: bytes
-
-    @property
-    def api(self) -> Api:
-        assert self.upstream.manifest.api is not None  # only HTTP functions are upstreams
-        return self.upstream.manifest.api
-
-    @property
-    def consumer_id(self) -> str:
-        return self.consumer.id if self.consumer else ""
 
 
 class Gateway:
@@ -371,23 +322,6 @@ class Gateway:
         """Long enough for any request in flight to get its function's answer."""
         waits = [u.timeout_seconds for u in self.upstreams]
         return float(max(waits, default=5))
-
-
-async def read_body(request: web.BaseRequest, limit: int) -> bytes | None:
-    """The body, or None when it is larger than the route's max_body_bytes; TimeoutError when
-    the client sends none of it for BODY_IDLE_SECONDS (also what a malformed chunk arriving
-    after the headers comes to: aiohttp's parser stops, and the body never ends)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    body = bytearray()
-    while True:
-        async with asyncio.timeout(BODY_IDLE_SECONDS):
-            chunk = await request.content.read(64 * 1024)  # chunked bodies too
-        if not chunk:
-            return bytes(body)
-        body += chunk
-        if len(body) > limit:
-            return None
 
 
 def run_gateway(

@@ -4,9 +4,8 @@ Kong (kong/plugins/jwt/handler.lua) takes the token from `Authorization: Bearer`
 credential by the token's `iss` claim, requires the token's `alg` to be the credential's
 algorithm (so `alg: none` and HS256-signed-with-the-RSA-public-key are refused), verifies the
 signature, then `exp`. Each failure is a 401 with Kong's body. Kong OSS has no audience check;
-Portico adds one that runs before the jwt plugin (a pre-function in Kong; see portico.render.kong),
-so
-the dev gateway checks the audience first as well.
+Portico adds one that runs before the jwt plugin (a pre-function in Kong; see
+portico.render.kong), so the dev gateway checks the audience first as well.
 """
 
 from __future__ import annotations
