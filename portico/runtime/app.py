@@ -26,7 +26,7 @@ from werkzeug.exceptions import HTTPException
 
 from portico import bounded_json, headers, metrics, problems
 from portico.contract import Caller, Request, to_response
-from portico.logs import request_id_from, request_id_var
+from portico.logs import RequestLog, request_id_from, request_id_var
 from portico.manifest import BODY_METHODS, Api, Manifest
 from portico.runtime import idempotency
 from portico.runtime.handler import Invoker
@@ -48,6 +48,7 @@ class FunctionState:
     validator: Draft202012Validator | None
     gateway_secret: bytes | None = None
     draining: threading.Event = field(default_factory=threading.Event)
+    request_log: RequestLog = field(init=False)
     # This function's metric series, bound once: a labels() lookup per request costs more than
     # the update itself.
     in_flight: Any = field(init=False)
@@ -55,6 +56,7 @@ class FunctionState:
 
     def __post_init__(self) -> None:
         self.in_flight = metrics.IN_FLIGHT.labels(self.manifest.name)
+        self.request_log = RequestLog(log, self.manifest.name)
 
     def observe(self, method: str, status: int, seconds: float) -> None:
         series = self.series.get((method, status))
@@ -139,12 +141,10 @@ def finish_request(state: FunctionState, response: Response) -> Response:
     if incoming.endpoint == "function":
         elapsed = time.perf_counter() - context.started
         state.observe(incoming.method, response.status_code, elapsed)
-        log.info(
-            "%s %s -> %s in %.1f ms",
-            incoming.method,
-            incoming.path,
-            response.status_code,
-            elapsed * 1000,
+        state.request_log.write(
+            f"{incoming.method} {incoming.path} -> {response.status_code} in "
+            f"{elapsed * 1000:.1f} ms",
+            context.request_id,
         )
     if has_body(incoming) and not getattr(context, "body_read", False):
         # Answered without reading the body (413, 405, ...): gunicorn drains at most 64 KiB

@@ -1,0 +1,87 @@
+"""The request log line, written without the logging machinery, is the line the JSON
+formatter would have written: same fields, order, time format and escaping."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import time
+
+import pytest
+from pythonjsonlogger.json import JsonFormatter
+
+from portico.logs import ContextFilter, RequestLog, logging_config, request_id_var
+
+MESSAGES = [
+    "GET /claims -> 200 in 1.2 ms",
+    'POST /a"b\\c -> 201 in 0.0 ms',
+    "GET /ü/☃ -> 404 in 3.0 ms",
+]
+
+
+def formatter_line(logger: logging.Logger, function: str, message: str, request_id: str) -> str:
+    """What logging_config's formatter and filter make of the same line."""
+    options = dict(logging_config("INFO", function)["formatters"]["json"])
+    assert options.pop("()") == "pythonjsonlogger.json.JsonFormatter"
+    formatter = JsonFormatter(**options)
+    record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, message, (), None)
+    token = request_id_var.set(request_id)
+    try:
+        ContextFilter(function).filter(record)
+    finally:
+        request_id_var.reset(token)
+    return formatter.format(record)
+
+
+def written(logger: logging.Logger, function: str, message: str, request_id: str | None) -> str:
+    read, write = os.pipe()
+    with os.fdopen(write, "w") as stream:
+        RequestLog(logger, function, stream).write(message, request_id)
+    with os.fdopen(read) as pipe:
+        return pipe.read()
+
+
+@pytest.mark.parametrize("message", MESSAGES)
+def test_the_line_is_the_formatters_line(message):
+    logger = logging.getLogger("portico.runtime.app")
+    logger.setLevel(logging.INFO)
+    ours = json.loads(written(logger, "submit-claim", message, "req-1"))
+    theirs = json.loads(formatter_line(logger, "submit-claim", message, "req-1"))
+    assert (
+        list(ours)
+        == list(theirs)
+        == ["time", "level", "logger", "message", "function", "request_id"]
+    )
+    assert {k: v for k, v in ours.items() if k != "time"} == {
+        k: v for k, v in theirs.items() if k != "time"
+    }
+    stamp = time.strptime(ours["time"].split(",")[0], "%Y-%m-%d %H:%M:%S")
+    assert abs(time.mktime(stamp) - time.time()) < 5
+    assert len(ours["time"].split(",")[1]) == 3
+
+
+def test_the_escaping_is_the_formatters():
+    logger = logging.getLogger("portico.runtime.app")
+    logger.setLevel(logging.INFO)
+    line = written(logger, "f", MESSAGES[2], 'a"b')
+    assert line.endswith("\n") and line.count("\n") == 1
+    assert '"message": "GET /\\u00fc/\\u2603 -> 404 in 3.0 ms"' in line
+    assert '"request_id": "a\\"b"}' in line
+
+
+def test_no_request_id_is_null_and_a_quiet_level_writes_nothing():
+    logger = logging.getLogger("portico.tests.request-log")
+    logger.setLevel(logging.INFO)
+    assert json.loads(written(logger, "f", "x", None))["request_id"] is None
+    logger.setLevel(logging.WARNING)
+    assert written(logger, "f", "x", "req") == ""
+
+
+def test_a_stream_without_a_file_descriptor_gets_the_line_too():
+    logger = logging.getLogger("portico.runtime.app")
+    logger.setLevel(logging.INFO)
+    stream = io.StringIO()
+    RequestLog(logger, "f", stream).write("GET / -> 200 in 1.0 ms", "req-9")
+    assert json.loads(stream.getvalue())["request_id"] == "req-9"
