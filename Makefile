@@ -97,7 +97,7 @@ typecheck: $(STAMP) ## mypy (strict)
 check: $(STAMP) ## Validate every function manifest, the connection budget and timeouts
 	$(BIN)/portico check
 
-render: $(STAMP) ## Regenerate gateway-config/ and the chart's generated values (commit the result)
+render: $(STAMP) ## Regenerate gateway-config/, the chart's generated values and its README (commit the result)
 	$(BIN)/portico render openapi
 	$(BIN)/portico render kong
 	$(BIN)/portico render openfaas
