@@ -17,7 +17,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -188,12 +188,13 @@ def settings_from_env(
     servers to it."""
     env: Mapping[str, str] = os.environ if environ is None else environ
 
-    def number(name: str, kind: Callable[[str], T], default: T, minimum: T) -> T:
+    def number(name: str, default: T, minimum: T) -> T:
+        """The variable's number, of the default's type; the default when it is unset."""
         text = env.get(name, "").strip()
         if not text:
             return default
         try:
-            value = kind(text)
+            value = type(default)(text)
         except ValueError:
             value = None
         if value is None or value < minimum:
@@ -226,16 +227,24 @@ def settings_from_env(
         redis_url=redis_url,
         functions_dir=Path(env.get("PORTICO_FUNCTIONS_DIR") or "functions").resolve(),
         function=env.get("PORTICO_FUNCTION") or None,
-        log_level=(env.get("PORTICO_LOG_LEVEL") or "INFO").upper(),
-        drain_seconds=number("PORTICO_DRAIN_SECONDS", float, 0.0, 0.0),
+        log_level=(env.get("PORTICO_LOG_LEVEL") or Settings.log_level).upper(),
+        drain_seconds=number("PORTICO_DRAIN_SECONDS", Settings.drain_seconds, 0.0),
         gateway_secret=env.get("PORTICO_GATEWAY_SECRET") or None,
-        gateway_margin_seconds=number("PORTICO_GATEWAY_TIMEOUT_MARGIN_SECONDS", int, 5, 0),
-        pool_wait_seconds=number("PORTICO_POOL_WAIT_SECONDS", float, 1.0, 0.001),
-        relay_grace_seconds=number("PORTICO_RELAY_GRACE_SECONDS", float, 2.0, 0.0),
-        processed_retention_days=number("PORTICO_PROCESSED_RETENTION_DAYS", int, 14, 1),
-        abandoned_job_grace_seconds=number("PORTICO_ABANDONED_JOB_GRACE_SECONDS", int, 15, 0),
-        started_at=number(STARTED_AT_VARIABLE, float, time.time(), 0.0),
-        port=number("PORT", int, 8080, 1),
+        gateway_margin_seconds=number(
+            "PORTICO_GATEWAY_TIMEOUT_MARGIN_SECONDS", Settings.gateway_margin_seconds, 0
+        ),
+        pool_wait_seconds=number("PORTICO_POOL_WAIT_SECONDS", Settings.pool_wait_seconds, 0.001),
+        relay_grace_seconds=number(
+            "PORTICO_RELAY_GRACE_SECONDS", Settings.relay_grace_seconds, 0.0
+        ),
+        processed_retention_days=number(
+            "PORTICO_PROCESSED_RETENTION_DAYS", Settings.processed_retention_days, 1
+        ),
+        abandoned_job_grace_seconds=number(
+            "PORTICO_ABANDONED_JOB_GRACE_SECONDS", Settings.abandoned_job_grace_seconds, 0
+        ),
+        started_at=number(STARTED_AT_VARIABLE, time.time(), 0.0),
+        port=number("PORT", Settings.port, 1),
         seed=env.get("PORTICO_SEED") == "1",
         pg_bindir=path("PORTICO_PG_BINDIR"),
         redis_server=path("PORTICO_REDIS_SERVER"),

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from portico.manifest import Manifest
+from portico.settings import Settings
 
 # Postgres' default max_connections (100) less its superuser_reserved_connections (3).
 DEFAULT_CONNECTION_BUDGET = 97
@@ -22,7 +23,7 @@ PROBE_CONNECTIONS = 1  # each process's readiness probe (portico.runtime.resourc
 RELAY_REPLICAS = 1
 MIGRATION_CONNECTIONS = 1
 # How long past a function's deadline a gateway keeps waiting for its answer, unless told.
-GATEWAY_MARGIN_SECONDS = 5
+GATEWAY_MARGIN_SECONDS = Settings.gateway_margin_seconds
 
 
 def pool_size(manifest: Manifest) -> int:

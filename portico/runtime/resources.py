@@ -53,7 +53,7 @@ class Resources:
         pool_size: int,
         consumers: Mapping[str, JobPolicy],
         name: str = "portico",
-        pool_wait_seconds: float = 1.0,
+        pool_wait_seconds: float = Settings.pool_wait_seconds,
     ) -> None:
         self.pool: ConnectionPool[Connection] = ConnectionPool(
             database_url,

@@ -20,6 +20,7 @@ from psycopg.rows import DictRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from portico import problems
+from portico.settings import Settings
 
 Connection = psycopg.Connection[DictRow]
 log = logging.getLogger("portico.state.transaction")
@@ -41,7 +42,10 @@ class DeadlineExceeded(Exception):
 
 class Transaction:
     def __init__(
-        self, pool: ConnectionPool[Connection], deadline: float, pool_wait_seconds: float = 1.0
+        self,
+        pool: ConnectionPool[Connection],
+        deadline: float,
+        pool_wait_seconds: float = Settings.pool_wait_seconds,
     ) -> None:
         self._pool_wait_seconds = pool_wait_seconds
         self._pool = pool
