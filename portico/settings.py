@@ -198,7 +198,7 @@ def settings_from_env(
         except ValueError:
             value = None
         if value is None or value < minimum:
-            raise SettingsError(f"{name}={text!r}: expected a number of at least {minimum}")
+            raise SettingsError(f"{name}={text!r}: expected a number of at least {minimum:g}")
         return value
 
     def path(name: str) -> Path | None:
