@@ -4,6 +4,9 @@ Shorthand items such as ``"policyId required"`` compile to JSON Schema 2020-12, 
 form a manifest uses, the gateway validates request bodies with one code path. A shorthand
 string is bounded: ``max N`` characters, or DEFAULT_MAX_LENGTH when the item does not say
 (an unbounded string is a resource a client can make a handler store and serve back).
+
+jsonschema (slower to import than all the rest of `portico.manifest`) is imported only to check a
+full schema: a manifest with none, or with the shorthand, loads without it.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 SHORTHAND_TYPES = ("array", "boolean", "integer", "number", "object", "string")
 DEFAULT_MAX_LENGTH = 1024  # characters of a shorthand string without `max N`
@@ -75,6 +78,8 @@ def compile_shorthand(items: list[str]) -> dict[str, Any]:
 
 def check_schema(schema: dict[str, Any]) -> None:
     """Raise RequestSchemaError (a ValueError) unless `schema` is a valid JSON Schema 2020-12."""
+    from jsonschema import Draft202012Validator
+
     meta_validator = Draft202012Validator(
         Draft202012Validator.META_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
     )
@@ -149,6 +154,8 @@ def _most_specific(error: ValidationError) -> ValidationError:
     if not error.context:
         return error
     # "is not valid under any of the given schemas" (anyOf) says less than its best sub-error.
+    from jsonschema.exceptions import best_match
+
     best: ValidationError = best_match(error.context)
     return best
 
