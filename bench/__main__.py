@@ -34,14 +34,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--output-dir",
         type=Path,
-        default=ROOT / "bench" / "results",
-        help="Where latest.json, latest.md and latest.png go (default: bench/results).",
+        default=report.RESULTS,
+        help="Where latest.json, latest.md and latest.png go (default: bench/results), and "
+        "previous.json: the last full run, which the tables compare with (from this directory, "
+        "else from bench/results).",
     )
     parser.add_argument(
         "--only",
         action="append",
         choices=sorted(SCENARIOS),
-        help="Run only this scenario (repeatable; memory reports what the others measured).",
+        help="Run only this scenario (repeatable; memory reports what the others measured). "
+        "Such a run is compared with the last full run but never becomes the previous one.",
     )
     return parser.parse_args()
 
@@ -85,6 +88,7 @@ def main() -> int:
                 results.append(scenario(bench))
             run = {
                 "profile": profile.name,
+                "only": args.only or [],  # a partial run is never the previous full run
                 "finished": datetime.datetime.now().isoformat(timespec="seconds"),
                 "commit": commit(),
                 "seconds": time.monotonic() - started,
