@@ -3,13 +3,20 @@
 Request path: request id → body checks (size, content type, JSON, schema) → caller →
 handler in a unit of work bounded by timeout_seconds → response. Every error is
 problem+json; no stack trace ever reaches the client.
+
+The handler runs on the request thread, its deadline watched by the process's watchdog
+(portico.runtime.deadline), which answers 504 on the request's socket when it passes. A WSGI
+server that gives no socket (Flask's test client) gets the older shape instead: the handler
+runs on a thread of the function's executor while the request thread waits on the deadline.
 """
 
 from __future__ import annotations
 
 import contextvars
+import functools
 import hmac
 import logging
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,11 +35,11 @@ from portico import bounded_json, headers, metrics, problems
 from portico.contract import Caller, Request, to_response
 from portico.logs import RequestLog, request_id_from, request_id_var
 from portico.manifest import BODY_METHODS, Api, Manifest
-from portico.runtime import idempotency
+from portico.runtime import deadline, idempotency
 from portico.runtime.handler import Invoker
 from portico.runtime.health import add_health_routes, json_response
 from portico.runtime.resources import Resources
-from portico.state.transaction import DeadlineExceeded
+from portico.state.transaction import DeadlineExceeded, Transaction
 
 log = logging.getLogger("portico.runtime.app")
 SECRET_HEADER = headers.GATEWAY_SECRET.lower()  # a handler never sees the gateway's secret
@@ -48,6 +55,7 @@ class FunctionState:
     validator: Draft202012Validator | None
     gateway_secret: bytes | None = None
     draining: threading.Event = field(default_factory=threading.Event)
+    watchdog: deadline.Watchdog = field(default_factory=deadline.Watchdog)
     request_log: RequestLog = field(init=False)
     # This function's metric series, bound once: a labels() lookup per request costs more than
     # the update itself.
@@ -138,7 +146,7 @@ def finish_request(state: FunctionState, response: Response) -> Response:
     context = g._get_current_object()
     response.headers[headers.REQUEST_ID] = context.request_id
     incoming = current_request()
-    if incoming.endpoint == "function":
+    if incoming.endpoint == "function" and not getattr(context, "answered_by_watchdog", False):
         elapsed = time.perf_counter() - context.started
         state.observe(incoming.method, response.status_code, elapsed)
         state.request_log.write(
@@ -203,8 +211,79 @@ def idempotent_request(api: Api, event: Request) -> idempotency.IdempotentReques
 def run_with_deadline(
     state: FunctionState, event: Request, idempotent: idempotency.IdempotentRequest | None
 ) -> Any:
-    deadline = time.monotonic() + state.manifest.function.timeout_seconds
-    tx = state.invoker.begin(deadline)
+    tx = state.invoker.begin(time.monotonic() + state.manifest.function.timeout_seconds)
+    try:
+        sock = answerable_socket(current_request().environ)
+        if sock is None:
+            return run_handed_off(state, tx, event, idempotent)
+        return run_watched(state, tx, event, idempotent, sock)
+    except (DeadlineExceeded, psycopg.errors.QueryCanceled) as exc:
+        if not getattr(g, "answered_by_watchdog", False):
+            log_timeout(state)
+        raise timeout_problem(state) from exc
+    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+        log.warning("database unavailable: %s", exc)
+        raise problems.ServiceUnavailable(
+            "the database is unavailable; try again shortly", headers={headers.RETRY_AFTER: "1"}
+        ) from exc
+    except psycopg.DataError as exc:
+        raise refused_value(exc) from exc
+
+
+def answerable_socket(environ: dict[str, Any]) -> socket.socket | None:
+    """The client's socket, when the watchdog can answer on it: gunicorn's, over HTTP/1."""
+    sock = environ.get("gunicorn.socket")
+    if not isinstance(sock, socket.socket) or environ.get("HTTP_VERSION") == "2":
+        return None
+    return sock
+
+
+def run_watched(
+    state: FunctionState,
+    tx: Transaction,
+    event: Request,
+    idempotent: idempotency.IdempotentRequest | None,
+    sock: socket.socket,
+) -> Any:
+    context = g._get_current_object()
+    expiry = functools.partial(answer_timed_out, state, tx, sock, current_request(), context)
+    watch = state.watchdog.watch(
+        tx.deadline, functools.partial(contextvars.copy_context().run, expiry)
+    )
+    try:
+        return state.invoker.run(tx, event, context.request_id, idempotent)
+    finally:
+        if state.watchdog.settle(watch):
+            context.answered_by_watchdog = True
+
+
+def answer_timed_out(
+    state: FunctionState,
+    tx: Transaction,
+    sock: socket.socket,
+    incoming: flask.Request,
+    context: Any,
+) -> bool:
+    """The watchdog's expiry: nothing of the invocation may commit, and the client gets its
+    504 now, whatever the handler is doing."""
+    if not tx.expire():
+        return False  # it was already committing: let it finish and answer
+    log_timeout(state)
+    deadline.answer(sock, timeout_problem(state), context.request_id)
+    elapsed = time.perf_counter() - context.started
+    state.observe(incoming.method, 504, elapsed)
+    state.request_log.write(
+        f"{incoming.method} {incoming.path} -> 504 in {elapsed * 1000:.1f} ms", context.request_id
+    )
+    return True
+
+
+def run_handed_off(
+    state: FunctionState,
+    tx: Transaction,
+    event: Request,
+    idempotent: idempotency.IdempotentRequest | None,
+) -> Any:
     context = contextvars.copy_context()
     future = state.executor.submit(
         context.run, state.invoker.run, tx, event, g.request_id, idempotent
@@ -214,16 +293,7 @@ def run_with_deadline(
     except FutureTimeout:
         if not tx.expire():
             return future.result()  # it was already committing: let it finish
-        raise timed_out(state) from None
-    except (DeadlineExceeded, psycopg.errors.QueryCanceled) as exc:
-        raise timed_out(state) from exc
-    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-        log.warning("database unavailable: %s", exc)
-        raise problems.ServiceUnavailable(
-            "the database is unavailable; try again shortly", headers={headers.RETRY_AFTER: "1"}
-        ) from exc
-    except psycopg.DataError as exc:
-        raise refused_value(exc) from exc
+        raise DeadlineExceeded("the function's timeout_seconds ran out") from None
 
 
 def refused_value(exc: psycopg.DataError) -> problems.BadRequest:
@@ -235,9 +305,13 @@ def refused_value(exc: psycopg.DataError) -> problems.BadRequest:
     )
 
 
-def timed_out(state: FunctionState) -> problems.GatewayTimeout:
+def log_timeout(state: FunctionState) -> None:
     seconds = state.manifest.function.timeout_seconds
     log.warning("handler exceeded timeout_seconds=%s; its work was rolled back", seconds)
+
+
+def timeout_problem(state: FunctionState) -> problems.GatewayTimeout:
+    seconds = state.manifest.function.timeout_seconds
     return problems.GatewayTimeout(
         f"the function did not finish within its {seconds} s timeout; nothing was changed"
     )

@@ -78,14 +78,14 @@ class Invoker:
         ctx = Context(self.manifest.name, request_id, tx.deadline, self._bindings(tx))
         try:
             if idempotent is not None:
-                stored = idempotency.lookup(tx.connection(), idempotent)
+                stored = idempotency.lookup(tx, idempotent)
                 if stored is not None:
                     tx.rollback()  # nothing to do but let go of the key's lock
                     return stored
             result = self.handler(event, ctx)
             if idempotent is not None:
                 result = to_response(result)
-                idempotency.record(tx.connection(), idempotent, result)
+                tx.defer(idempotency.record(idempotent, result))
             tx.commit()
         except BaseException:
             tx.rollback()
@@ -103,13 +103,15 @@ class Invoker:
         }
 
     def _deliver(self, tx: Transaction) -> None:
-        """The outbox fast path: push the committed messages now and delete their rows. If
-        anything fails here the rows stay, and the relay delivers them."""
+        """The outbox fast path: push the committed messages now, marked delivered, so the relay
+        only deletes their rows. If anything fails here the rows stay unmarked, and the relay
+        delivers them."""
         if not tx.pending_messages:
             return
-        ids = [str(message["id"]) for _, message in tx.pending_messages]
         try:
-            outbox.push(self.resources.redis, tx.pending_messages, self.resources.consumers)
-            tx.after_commit(lambda conn: outbox.delete(conn, ids))
+            outbox.push_committed(
+                self.resources.redis, tx.pending_messages, self.resources.consumers
+            )
         except Exception as exc:
+            ids = [str(message["id"]) for _, message in tx.pending_messages]
             log.warning("messages %s left in the outbox for the relay: %s", ids, exc)

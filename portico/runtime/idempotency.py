@@ -24,7 +24,7 @@ from psycopg.types.json import Jsonb
 
 from portico import headers, problems
 from portico.contract import Response
-from portico.state.transaction import Connection
+from portico.state.transaction import Statement, Transaction
 
 MAX_KEY_LENGTH = 255
 _BARE_KEY = re.compile(r"[!#-~]+")  # printable ASCII without spaces, quotes or backslashes
@@ -80,23 +80,31 @@ def fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def lookup(conn: Connection, request: IdempotentRequest) -> Response | None:
-    """The stored response to replay, None to go ahead; 409/422 problems otherwise."""
-    lock = conn.execute(
-        "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0)) AS acquired",
-        (f"{request.consumer}\x1f{request.key}",),
-    ).fetchone()
-    if lock is None or not lock["acquired"]:
+def lookup(tx: Transaction, request: IdempotentRequest) -> Response | None:
+    """The stored response to replay, None to go ahead; 409/422 problems otherwise. The lock and
+    the lookup travel in one round trip, as two statements: the lookup's snapshot is taken after
+    the lock is held, so it sees whatever a previous holder committed."""
+    lock, lookup = tx.run(
+        [
+            (
+                "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0)) AS acquired",
+                (f"{request.consumer}\x1f{request.key}",),
+            ),
+            (
+                "SELECT fingerprint, status, headers, body FROM portico_idempotency_keys"
+                " WHERE consumer = %s AND key = %s AND expires_at > now()",
+                (request.consumer, request.key),
+            ),
+        ]
+    )
+    acquired = lock.fetchone()
+    if acquired is None or not acquired["acquired"]:
         raise problems.Conflict(
             f"a request with this {headers.IDEMPOTENCY_KEY} is still being processed; "
             "retry once it has finished",
             headers={headers.RETRY_AFTER: "1"},
         )
-    stored = conn.execute(
-        "SELECT fingerprint, status, headers, body FROM portico_idempotency_keys"
-        " WHERE consumer = %s AND key = %s AND expires_at > now()",
-        (request.consumer, request.key),
-    ).fetchone()
+    stored = lookup.fetchone()
     if stored is None:
         return None
     if stored["fingerprint"] != request.fingerprint:
@@ -108,8 +116,9 @@ def lookup(conn: Connection, request: IdempotentRequest) -> Response | None:
     return Response(status=stored["status"], body=stored["body"], headers=replay_headers)
 
 
-def record(conn: Connection, request: IdempotentRequest, response: Response) -> None:
-    conn.execute(
+def record(request: IdempotentRequest, response: Response) -> Statement:
+    """The statement storing the response, to send with the invocation's COMMIT."""
+    return (
         "INSERT INTO portico_idempotency_keys"
         " (consumer, key, fingerprint, status, headers, body, expires_at)"
         " VALUES (%s, %s, %s, %s, %s, %s, now() + make_interval(hours => %s))"
