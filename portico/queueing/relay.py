@@ -1,6 +1,7 @@
 """`portico relay`: the always-on process that makes queue delivery safe.
 
-- Delivers outbox rows the fast path left behind (portico.state.outbox.relay_batch).
+- Settles the outbox (portico.state.outbox.relay_batch): delivers the rows the fast path left
+  behind, deletes the ones it delivered.
 - Does RQ's housekeeping even while every worker is scaled to zero: moves due retries from the
   scheduled registry onto their queues (RQ's scheduler lock, so only one process does it) and
   cleans the registries, which retries jobs abandoned by a killed worker.
@@ -30,7 +31,8 @@ from portico.state.jobs import rq_queue
 
 log = logging.getLogger("portico.queueing.relay")
 
-POLL_SECONDS = 0.2  # how often an idle relay looks at the outbox
+POLL_SECONDS = 0.2  # how often the relay looks at the outbox, unless a full batch waits
+BATCH_SIZE = 200
 MAINTENANCE_SECONDS = 2.0
 RETENTION_SECONDS = 3600.0
 
@@ -71,23 +73,24 @@ class Relay:
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                delivered = self.deliver()
+                settled = self.settle()
                 self.maintain()
             except Exception as exc:  # Postgres or Redis away: keep trying, never exit
                 log.warning("relay pass failed, retrying: %s", exc)
                 self.stopping.wait(1.0)
                 continue
-            if not delivered:
+            if settled < BATCH_SIZE:
                 self.stopping.wait(POLL_SECONDS)
         self.scheduler.release_locks()  # type: ignore[no-untyped-call]
 
-    def deliver(self) -> int:
+    def settle(self) -> int:
         with self.resources.pool.connection() as conn:
             return outbox.relay_batch(
                 conn,
                 self.resources.redis,
                 self.resources.consumers,
                 grace_seconds=self.grace_seconds,
+                batch_size=BATCH_SIZE,
             )
 
     def maintain(self) -> None:

@@ -77,8 +77,14 @@ def rq_queue(connection: redis.Redis, name: str) -> Queue:
 
 
 def enqueue(
-    connection: redis.Redis, queue: str, message: Mapping[str, Any], policy: JobPolicy
+    connection: redis.Redis,
+    queue: str,
+    message: Mapping[str, Any],
+    policy: JobPolicy,
+    *,
+    pipeline: redis.client.Pipeline | None = None,
 ) -> None:
+    """Enqueue now, or, given a pipeline, when the caller executes it."""
     retry = None
     if policy.retries:
         retry = Retry(max=policy.retries, interval=policy.retry_intervals())
@@ -89,4 +95,5 @@ def enqueue(
         job_timeout=policy.timeout_seconds,
         retry=retry,
         failure_ttl=FAILED_JOB_TTL_SECONDS,
+        pipeline=pipeline,
     )

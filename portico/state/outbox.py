@@ -1,11 +1,15 @@
 """The transactional outbox: a queue message is written in the handler's transaction and
 reaches Redis only after that transaction commits.
 
-Fast path: right after the commit the runtime enqueues the messages and deletes their rows.
-Slow path: the relay (`portico relay`) delivers whatever the fast path missed (a crash, Redis
-down), rows older than a grace period, locking them with FOR UPDATE SKIP LOCKED so several
-relays can run. Delivery is at-least-once; the message id makes the RQ job id, and workers
-record processed ids, so a second delivery has no second effect.
+Fast path: right after the commit the runtime enqueues the messages and, in the same Redis
+round trip, marks each one delivered (`delivered_key`). Its request never waits on a second
+Postgres transaction to delete the rows.
+Slow path: the relay (`portico relay`) takes the rows older than a grace period, locking them
+with FOR UPDATE SKIP LOCKED so several relays can run: a marked one was delivered by the fast
+path and is only deleted; an unmarked one (a crash, Redis down) is delivered, then deleted.
+Delivery is at-least-once; the message id makes the RQ job id, and workers record processed
+ids, so a second delivery has no second effect. A lost mark (Redis lost its data, or the mark
+expired while no relay ran) means one more delivery, never none.
 """
 
 from __future__ import annotations
@@ -19,16 +23,28 @@ import redis
 from psycopg.types.json import Jsonb
 
 from portico.state.jobs import JobPolicy, enqueue
-from portico.state.transaction import Connection
+from portico.state.transaction import Connection, Statement
 
 log = logging.getLogger("portico.state.outbox")
 
+# Long enough for any relay outage worth the name; a mark that expires first costs one more
+# delivery.
+DELIVERED_MARK_SECONDS = 24 * 3600
 
-def write(conn: Connection, queue: str, message: Mapping[str, Any]) -> None:
-    conn.execute(
+
+def insert(queue: str, message: Mapping[str, Any]) -> Statement:
+    return (
         "INSERT INTO portico_outbox (message_id, queue, message) VALUES (%s, %s, %s)",
         (message["id"], queue, Jsonb(dict(message))),
     )
+
+
+def write(conn: Connection, queue: str, message: Mapping[str, Any]) -> None:
+    conn.execute(*insert(queue, message))
+
+
+def delivered_key(message_id: str) -> str:
+    return f"portico:outbox:delivered:{message_id}"
 
 
 def delete(conn: Connection, message_ids: Sequence[str]) -> None:
@@ -44,6 +60,20 @@ def push(
         enqueue(redis_client, queue, message, consumers.get(queue, JobPolicy()))
 
 
+def push_committed(
+    redis_client: redis.Redis,
+    messages: Sequence[tuple[str, Mapping[str, Any]]],
+    consumers: Mapping[str, JobPolicy],
+) -> None:
+    """The fast path: enqueue committed messages and mark them delivered, in one round trip."""
+    with redis_client.pipeline() as pipeline:
+        for queue, message in messages:
+            policy = consumers.get(queue, JobPolicy())
+            enqueue(redis_client, queue, message, policy, pipeline=pipeline)
+            pipeline.set(delivered_key(str(message["id"])), 1, ex=DELIVERED_MARK_SECONDS)
+        pipeline.execute()
+
+
 def relay_batch(
     conn: Connection,
     redis_client: redis.Redis,
@@ -52,7 +82,8 @@ def relay_batch(
     grace_seconds: float,
     batch_size: int = 200,
 ) -> int:
-    """Deliver one batch of messages the fast path left behind; returns how many."""
+    """Settle one batch of rows older than the grace period: deliver those the fast path did
+    not, delete them all. Returns how many rows it settled."""
     with conn.transaction():
         rows = conn.execute(
             "SELECT message_id, queue, message FROM portico_outbox"
@@ -62,9 +93,14 @@ def relay_batch(
         ).fetchall()
         if not rows:
             return 0
-        push(redis_client, [(r["queue"], _as_dict(r["message"])) for r in rows], consumers)
+        marks = [delivered_key(r["message_id"]) for r in rows]
+        marked = redis_client.mget(marks)
+        undelivered = [r for r, mark in zip(rows, marked, strict=True) if mark is None]
+        push(redis_client, [(r["queue"], _as_dict(r["message"])) for r in undelivered], consumers)
         delete(conn, [r["message_id"] for r in rows])
-    log.info("relayed %d message(s)", len(rows))
+    redis_client.delete(*marks)  # after the commit: a crash before it leaves only a stale mark
+    if undelivered:
+        log.info("relayed %d message(s)", len(undelivered))
     return len(rows)
 
 

@@ -26,6 +26,6 @@ class Queue:
         """Queue a message once the invocation commits. Returns the message id."""
         message_id = message_id or uuid.uuid4().hex
         sent = envelope(Message(message_id, self.name, payload, request_id_var.get()))
-        outbox.write(self._tx.connection(), self.name, sent)
+        self._tx.defer(outbox.insert(self.name, sent))  # sent with the COMMIT
         self._tx.pending_messages.append((self.name, sent))
         return message_id

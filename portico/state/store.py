@@ -30,5 +30,4 @@ class Store:
         return self._run(sql, params).rowcount
 
     def _run(self, sql: QueryNoTemplate, params: Params | None) -> Cursor[DictRow]:
-        self._tx.check_deadline()
-        return self._tx.connection().execute(sql, params)
+        return self._tx.execute(sql, params)

@@ -1,10 +1,14 @@
 """One invocation's unit of work: at most one Postgres transaction, bounded by a deadline,
 and the queue messages it wrote to the outbox, to push once that transaction has committed.
 
-The handler runs in one thread while the request thread waits on the deadline; if the
-deadline passes first, ``expire()`` cancels the running statement and marks the unit so it
-can never commit. The lock makes "expire" and "commit" mutually exclusive: either the work
-commits in full, or the client gets a 504 and nothing was written.
+Whoever watches the deadline (portico.runtime.deadline's watchdog) calls ``expire()`` when it
+passes: that cancels the running statement and marks the unit so it can never commit. The lock
+makes "expire" and "commit" mutually exclusive: either the work commits in full, or the client
+gets a 504 and nothing was written.
+
+Round trips are few: the statement timeout travels with the transaction's first statements, and
+the statements deferred to the commit (outbox rows, the stored idempotent response) travel with
+the COMMIT, each group in one round trip (psycopg's pipeline mode).
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
+from psycopg import Cursor
+from psycopg.abc import Params, QueryNoTemplate
 from psycopg.rows import DictRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -23,6 +29,7 @@ from portico import problems
 from portico.settings import Settings
 
 Connection = psycopg.Connection[DictRow]
+Statement = tuple[QueryNoTemplate, Params | None]
 log = logging.getLogger("portico.state.transaction")
 
 
@@ -54,6 +61,7 @@ class Transaction:
         self._lock = threading.Lock()
         self._expired = False
         self._committing = False
+        self._deferred: list[Statement] = []
         self.pending_messages: list[tuple[str, Mapping[str, Any]]] = []
 
     def remaining(self) -> float:
@@ -65,24 +73,46 @@ class Transaction:
 
     def connection(self) -> Connection:
         """The invocation's connection, taken from the pool on first use."""
-        self.check_deadline()
         if self._conn is None:
-            self._conn = self._first_connection()
+            self.run([])
+        assert self._conn is not None
         return self._conn
 
-    def _first_connection(self) -> Connection:
+    def execute(self, sql: QueryNoTemplate, params: Params | None = None) -> Cursor[DictRow]:
+        return self.run([(sql, params)])[0]
+
+    def run(self, statements: Sequence[Statement]) -> list[Cursor[DictRow]]:
+        """Run statements in one round trip, their results fetched (the first ones of the
+        transaction take the connection, and the statement timeout goes with them)."""
+        self.check_deadline()
+        if self._conn is None:
+            return self._first_statements(statements)
+        if len(statements) == 1:
+            return [self._conn.execute(*statements[0])]
+        with self._conn.pipeline():
+            return [self._conn.execute(sql, params) for sql, params in statements]
+
+    def defer(self, statement: Statement) -> None:
+        """A statement to send with the COMMIT, in the same round trip (if nothing fails first)."""
+        self._deferred.append(statement)
+
+    def _first_statements(self, statements: Sequence[Statement]) -> list[Cursor[DictRow]]:
         # After a Postgres restart the pool still holds connections to the old server; the
-        # first statement finds out at once. Drop such a one and take the next.
+        # first statement finds out at once. Drop such a one and take the next: nothing of this
+        # transaction has reached a live server yet.
         for _ in range(self._pool.max_size + 1):
             conn = self._checkout()
             try:
-                # Bound every statement by what is left of the deadline (this transaction only).
-                remaining_ms = max(1, int(self.remaining() * 1000))
-                conn.execute(
-                    "SELECT set_config('statement_timeout', %s, true)", (str(remaining_ms),)
-                )
-                return conn
+                with conn.pipeline():
+                    # Bound every statement by what is left of the deadline (this transaction).
+                    remaining_ms = max(1, int(self.remaining() * 1000))
+                    conn.execute(
+                        "SELECT set_config('statement_timeout', %s, true)", (str(remaining_ms),)
+                    )
+                    return [conn.execute(sql, params) for sql, params in statements]
             except psycopg.OperationalError:
+                if not conn.broken:
+                    raise  # the statements' own failure (a cancelled one, say), not the link's
                 with self._lock:
                     self._conn = None
                 self._pool.putconn(conn)  # the pool discards a broken connection
@@ -104,23 +134,27 @@ class Transaction:
         return conn
 
     def commit(self) -> None:
+        if self._deferred and self._conn is None:
+            self.connection()
         with self._lock:
             self.check_deadline()
             self._committing = True
-        if self._conn is not None:
-            self._conn.commit()
-
-    def after_commit(self, statements: Callable[[Connection], None]) -> None:
-        """Run follow-up statements in a new transaction on the same connection (the deadline
-        no longer applies: the invocation's work is already committed)."""
-        if self._conn is not None:
-            statements(self._conn)
-            self._conn.commit()
+        conn, deferred, self._deferred = self._conn, self._deferred, []
+        if conn is None:
+            return
+        if not deferred:
+            conn.commit()
+            return
+        with conn.pipeline():
+            for sql, params in deferred:
+                conn.execute(sql, params)
+            conn.commit()
 
     def rollback(self) -> None:
         """Never raises: it runs on error paths, where the first error is the one that matters
         (and a broken connection is discarded by the pool on release anyway)."""
         self.pending_messages.clear()
+        self._deferred.clear()
         if self._conn is not None and not self._conn.closed:
             try:
                 self._conn.rollback()
@@ -134,8 +168,8 @@ class Transaction:
             self._pool.putconn(conn)  # the pool rolls back and discards a broken connection
 
     def expire(self) -> bool:
-        """Called by the waiting thread when the deadline passes. Returns False if the work is
-        already committing (then the caller should wait for it: a commit is short)."""
+        """Called by the deadline's watcher when it passes. Returns False if the work is already
+        committing (then it is left to finish: a commit is short)."""
         with self._lock:
             if self._committing:
                 return False

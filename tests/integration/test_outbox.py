@@ -48,11 +48,22 @@ def writes_app(clean_state: Services) -> Iterator[Any]:
     resources.close()
 
 
-def test_the_fast_path_enqueues_after_commit_and_empties_the_outbox(writes_app, clean_state):
+def test_the_fast_path_enqueues_after_commit_and_the_relay_only_deletes_its_row(
+    writes_app, clean_state
+):
     assert writes_app.post("/writes", json={"note": "fast"}).status_code == 200
-
-    assert outbox_rows(clean_state) == []
+    [message_id] = outbox_rows(clean_state)  # the request did not wait on deleting it
     assert queue_length(clean_state.redis_url) == 1
+    r = redis.Redis.from_url(clean_state.redis_url)
+    assert r.exists(outbox.delivered_key(message_id))
+
+    with psycopg.connect(clean_state.database_url, row_factory=dict_row) as conn:
+        settled = outbox.relay_batch(conn, r, CONSUMERS, grace_seconds=0)
+
+    assert settled == 1
+    assert outbox_rows(clean_state) == []
+    assert queue_length(clean_state.redis_url) == 1  # delivered once, not again
+    assert not r.exists(outbox.delivered_key(message_id))
 
 
 def test_with_redis_down_the_request_succeeds_and_the_relay_delivers_later(clean_state):
