@@ -5,6 +5,7 @@ here imports the laptop's `portico.local` or `portico.gateway`."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +17,10 @@ from portico.cli.options import (
     settings_for,
     unreachable_exits,
 )
+
+if TYPE_CHECKING:
+    from portico.manifest import Manifest
+    from portico.settings import Settings
 
 
 @click.command("migrate")
@@ -49,12 +54,19 @@ def seed(functions_dir: Path) -> None:
 @functions_option
 def serve(name: str | None, host: str, port: int, functions_dir: Path) -> None:
     """Serve one HTTP function (NAME or PORTICO_FUNCTION) with gunicorn."""
+    serve_function(*one_function(functions_dir, name), host=host, port=port)
+
+
+def serve_function(
+    manifest: Manifest, settings: Settings, manifests: list[Manifest], *, host: str, port: int
+) -> None:
+    from portico.runtime.resources import consumers_of
     from portico.runtime.serve import serve as run
 
-    manifest, settings = one_function(functions_dir, name)
     if manifest.api is None:
         raise click.UsageError(f"{manifest.name} is a queue function: use `portico worker`")
-    run(manifest, settings, host, port)  # /readyz fails until Postgres and Redis answer
+    # /readyz fails until Postgres and Redis answer
+    run(manifest, settings, host, port, consumers=consumers_of(manifests))
 
 
 @click.command("worker")
@@ -70,16 +82,38 @@ def worker(
     name: str | None, burst: bool, host: str, port: int, no_health: bool, functions_dir: Path
 ) -> None:
     """Run one queue function (NAME or PORTICO_FUNCTION) as an RQ worker."""
-    from portico.queueing.worker import run_worker
+    manifest, settings, manifests = one_function(functions_dir, name)
+    work_function(
+        manifest, settings, manifests, burst=burst, host=host, port=None if no_health else port
+    )
 
-    manifest, settings = one_function(functions_dir, name)
+
+def work_function(
+    manifest: Manifest,
+    settings: Settings,
+    manifests: list[Manifest],
+    *,
+    burst: bool,
+    host: str,
+    port: int | None,
+) -> None:
+    from portico.queueing.worker import run_worker
+    from portico.runtime.resources import consumers_of
+
     if manifest.trigger is None:
         raise click.UsageError(f"{manifest.name} is an HTTP function: use `portico serve`")
     # It waits for Postgres as its pool opens, and RQ rides out a Redis outage while it works;
     # when it gives up, it says so in one line.
     require_valid_urls(settings)
     with unreachable_exits(settings):
-        run_worker(manifest, settings, burst=burst, host=host, port=None if no_health else port)
+        run_worker(
+            manifest,
+            settings,
+            burst=burst,
+            host=host,
+            port=port,
+            consumers=consumers_of(manifests),
+        )
 
 
 @click.command("relay")
@@ -121,9 +155,8 @@ def run_from_environment(ctx: click.Context, functions_dir: Path) -> None:
     elif not what:
         raise click.UsageError("set PORTICO_FUNCTION to a function's name, relay or migrate")
     else:
-        manifest, _ = one_function(functions_dir, what)
-        command = serve if manifest.api is not None else worker
-        options = {"burst": False, "no_health": False} if command is worker else {}
-        ctx.invoke(
-            command, name=what, host="0.0.0.0", port=port, functions_dir=functions_dir, **options
-        )
+        manifest, settings, manifests = one_function(functions_dir, what)
+        if manifest.api is not None:
+            serve_function(manifest, settings, manifests, host="0.0.0.0", port=port)
+        else:
+            work_function(manifest, settings, manifests, burst=False, host="0.0.0.0", port=port)

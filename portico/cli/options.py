@@ -101,7 +101,11 @@ def manifests_or_exit(functions_dir: Path) -> list[Manifest]:
         sys.exit(1)
 
 
-def one_function(functions_dir: Path, name: str | None) -> tuple[Manifest, Settings]:
+def one_function(
+    functions_dir: Path, name: str | None
+) -> tuple[Manifest, Settings, list[Manifest]]:
+    """The function NAME (or PORTICO_FUNCTION), the settings, and every manifest (all checked:
+    one that is not well-formed is an error, with its file and field)."""
     settings = settings_for(functions_dir)
     name = name or settings.function
     manifests = manifests_or_exit(functions_dir)
@@ -109,7 +113,7 @@ def one_function(functions_dir: Path, name: str | None) -> tuple[Manifest, Setti
         raise click.UsageError("name the function (argument NAME or PORTICO_FUNCTION)")
     for manifest in manifests:
         if manifest.name == name:
-            return manifest, settings
+            return manifest, settings, manifests
     known = ", ".join(m.name for m in manifests)
     raise click.UsageError(f"no function named {name!r} under {functions_dir} (functions: {known})")
 

@@ -30,7 +30,7 @@ from portico.runtime.handler import Invoker
 from portico.runtime.health import serve_health
 from portico.runtime.resources import Resources
 from portico.settings import Settings
-from portico.state.jobs import JobOutcome, message_of
+from portico.state.jobs import JobOutcome, JobPolicy, message_of
 from portico.state.transaction import Transaction
 
 log = logging.getLogger("portico.queueing.worker")
@@ -124,14 +124,16 @@ def run_worker(
     burst: bool = False,
     host: str = "127.0.0.1",
     port: int | None = None,
+    consumers: Mapping[str, JobPolicy] | None = None,
 ) -> None:
-    """Work the function's queue; with a port, also serve the health endpoints there."""
+    """Work the function's queue; with a port, also serve the health endpoints there.
+    `consumers` as in Resources.for_process."""
     global _invoker
     if manifest.trigger is None:
         raise ValueError(f"{manifest.name} is an HTTP function; serve it with `portico serve`")
     configure_logging(settings.log_level, manifest.name)
     # One job at a time per worker process: one connection.
-    resources = Resources.for_process(settings, manifest.name, pool_size=1)
+    resources = Resources.for_process(settings, manifest.name, pool_size=1, consumers=consumers)
     resources.open()
     _invoker = Invoker(manifest, resources)
     if port is not None:

@@ -33,14 +33,23 @@ def consumers_of(manifests: Iterable[Manifest]) -> dict[str, JobPolicy]:
 
 class Resources:
     @classmethod
-    def for_process(cls, settings: Settings, name: str, pool_size: int) -> Resources:
+    def for_process(
+        cls,
+        settings: Settings,
+        name: str,
+        pool_size: int,
+        consumers: Mapping[str, JobPolicy] | None = None,
+    ) -> Resources:
         """What one process of a function (or the relay) holds: its pool of `pool_size`
-        connections, the Redis client and every queue consumer's job policy."""
+        connections, the Redis client and every queue consumer's job policy (`consumers`, or
+        else read from the manifests in settings.functions_dir)."""
+        if consumers is None:
+            consumers = consumers_of(load_all(settings.functions_dir))
         return cls(
             database_url=settings.database_url,
             redis_url=settings.redis_url,
             pool_size=pool_size,
-            consumers=consumers_of(load_all(settings.functions_dir)),
+            consumers=consumers,
             name=name,
             pool_wait_seconds=settings.pool_wait_seconds,
         )

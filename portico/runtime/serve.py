@@ -15,7 +15,7 @@ import logging
 import math
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gunicorn.http.wsgi
@@ -29,6 +29,7 @@ from portico.manifest import Manifest
 from portico.runtime.app import FunctionState, create_app
 from portico.runtime.resources import Resources
 from portico.settings import Settings
+from portico.state.jobs import JobPolicy
 
 log = logging.getLogger("portico.runtime.serve")
 
@@ -119,9 +120,17 @@ class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
 
 
 class FunctionServer(BaseApplication):  # type: ignore[misc]
-    def __init__(self, manifest: Manifest, settings: Settings, host: str, port: int) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        settings: Settings,
+        host: str,
+        port: int,
+        consumers: Mapping[str, JobPolicy] | None = None,
+    ) -> None:
         self.manifest = manifest
         self.settings = settings
+        self.consumers = consumers
         self.bind = f"{host}:{port}"
         super().__init__()
 
@@ -154,7 +163,10 @@ class FunctionServer(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         configure_logging(self.settings.log_level, self.manifest.name)
         resources = Resources.for_process(
-            self.settings, self.manifest.name, pool_size=self.manifest.function.concurrency
+            self.settings,
+            self.manifest.name,
+            pool_size=self.manifest.function.concurrency,
+            consumers=self.consumers,
         )
         try:
             resources.open()
@@ -170,5 +182,13 @@ class FunctionServer(BaseApplication):  # type: ignore[misc]
         return app
 
 
-def serve(manifest: Manifest, settings: Settings, host: str, port: int) -> None:
-    FunctionServer(manifest, settings, host, port).run()
+def serve(
+    manifest: Manifest,
+    settings: Settings,
+    host: str,
+    port: int,
+    consumers: Mapping[str, JobPolicy] | None = None,
+) -> None:
+    """Serve the function; `consumers` (queue -> job policy) as in Resources.for_process: given
+    them, the worker process does not read the manifests again."""
+    FunctionServer(manifest, settings, host, port, consumers).run()
