@@ -134,7 +134,7 @@ def run_worker(
     configure_logging(settings.log_level, manifest.name)
     # One job at a time per worker process: one connection.
     resources = Resources.for_process(settings, manifest.name, pool_size=1, consumers=consumers)
-    resources.open()
+    resources.open(probe=port is not None)  # the probe's connection serves /readyz
     _invoker = Invoker(manifest, resources)
     if port is not None:
         serve_health(manifest.name, DrainingJobWorker.draining, resources.is_ready, host, port)

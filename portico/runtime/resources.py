@@ -81,8 +81,18 @@ class Resources:
         self._probe: psycopg.Connection[Any] | None = None
         self._probe_lock = threading.Lock()
 
-    def open(self, timeout: float = 30.0) -> None:
-        self.pool.open(wait=True, timeout=timeout)
+    def open(self, timeout: float = 30.0, *, probe: bool = True) -> None:
+        """Connect the pool's first connection (waiting up to `timeout`), then Redis. With
+        `probe`, the readiness probe's connection too, made while the pool's opens in its own
+        thread (best effort: is_ready() connects it again if it could not)."""
+        self.pool.open(wait=False)
+        if probe:
+            with self._probe_lock:
+                try:
+                    self._probe = self._probe_connection()
+                except psycopg.Error as exc:
+                    log.info("readiness probe not connected yet: %s", exc)
+        self.pool.wait(timeout=timeout)
         self.redis.ping()
 
     def close(self) -> None:
@@ -98,9 +108,7 @@ class Resources:
             try:
                 self.redis.ping()
                 if self._probe is None or self._probe.closed:
-                    self._probe = psycopg.connect(
-                        self._database_url, autocommit=True, connect_timeout=1
-                    )
+                    self._probe = self._probe_connection()
                 self._probe.execute("SELECT 1")
             except Exception as exc:
                 log.warning("not ready: %s", exc)
@@ -109,3 +117,6 @@ class Resources:
                     self._probe = None
                 return False
         return True
+
+    def _probe_connection(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self._database_url, autocommit=True, connect_timeout=1)
