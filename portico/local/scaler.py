@@ -2,6 +2,10 @@
 `scale.min: 0`. The first request starts the function and waits (bounded) for its /readyz;
 a function idle for the idle time is stopped (SIGTERM: it drains). Knative does this in the
 cluster. A function that died (killed, crashed) is started again by the next request.
+
+How a function process starts is its `Launcher`'s business: `ProcessLauncher` spawns a new
+interpreter; `TemplateLauncher` forks it from the gateway's warm template
+(`portico.local.template`), already past the imports, and spawns when the template cannot.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ import signal
 import socket
 import time
 from collections.abc import Sequence
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from portico.local.supervisor import describe_exit
+from portico.local.template import TemplateUnavailable, WarmTemplate
 
 log = logging.getLogger("portico.local.scaler")
 
@@ -36,6 +42,63 @@ COLD_START_SECONDS = Histogram(
     ["function"],
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
 )
+WARM_TEMPLATE_READY = Gauge(
+    "portico_gateway_warm_template_ready",
+    "1 while the warm template is ready to fork functions at zero, else 0.",
+)
+
+
+class FunctionProcess(Protocol):
+    """What the scaler needs of a function's process: asyncio.subprocess.Process, or a fork
+    of the warm template (portico.local.template.TemplateChild)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def send_signal(self, signum: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+    async def wait(self) -> int: ...
+
+
+class Launcher(Protocol):
+    async def launch(self, args: Sequence[str]) -> FunctionProcess:
+        """A process running `portico ARGS`."""
+        ...
+
+
+class ProcessLauncher:
+    """A new interpreter per start: `program` (e.g. python -m portico.cli) with the args."""
+
+    def __init__(self, program: Sequence[str]) -> None:
+        self.program = list(program)
+
+    async def launch(self, args: Sequence[str]) -> FunctionProcess:
+        # Same process group as the gateway: whoever stops the gateway's group stops these.
+        # It inherits the environment, stdio included.
+        return await asyncio.create_subprocess_exec(*self.program, *args)
+
+
+class TemplateLauncher:
+    """A fork of the warm template per start; a new process (`fallback`) whenever the template
+    cannot fork, so a failing template never keeps a function from starting."""
+
+    def __init__(self, template: WarmTemplate, fallback: Launcher, name: str = "portico") -> None:
+        self.template = template
+        self.fallback = fallback
+        self.name = name  # the program name a forked command sees as its argv[0]
+        WARM_TEMPLATE_READY.set_function(lambda: 1.0 if template.ready() else 0.0)
+
+    async def launch(self, args: Sequence[str]) -> FunctionProcess:
+        try:
+            return await self.template.fork([self.name, *args])
+        except TemplateUnavailable as exc:
+            log.info("starting %s as a new process: %s", " ".join(args), exc)
+            return await self.fallback.launch(args)
 
 
 class StartFailed(Exception):
@@ -46,18 +109,22 @@ class ScaledFunction:
     def __init__(
         self,
         name: str,
-        command: Sequence[str],
+        args: Sequence[str],
         base_url: str,
         *,
+        launcher: Launcher,
         idle_seconds: float,
         start_timeout: float = 30.0,
     ) -> None:
+        """`args` are the `portico` command's arguments that serve it (`serve NAME --port P
+        ...`), started by `launcher`."""
         self.name = name
-        self.command = list(command)
+        self.args = list(args)
         self.base_url = base_url
+        self.launcher = launcher
         self.idle_seconds = idle_seconds
         self.start_timeout = start_timeout
-        self.process: asyncio.subprocess.Process | None = None
+        self.process: FunctionProcess | None = None
         self.in_flight = 0
         self.last_used = time.monotonic()
         self._lock = asyncio.Lock()
@@ -76,10 +143,7 @@ class ScaledFunction:
                 log.warning("%s exited (%s); starting it again", self.name, exited)
             started = time.monotonic()
             await self._wait_for_port_release()
-            # Same process group as the gateway: whoever stops the gateway's group stops these.
-            self.process = await asyncio.create_subprocess_exec(
-                *self.command
-            )  # inherits the environment
+            self.process = await self.launcher.launch(self.args)
             if not await self._wait_ready(session):
                 await self.stop()
                 raise StartFailed(f"{self.name} was not ready within {self.start_timeout:.0f} s")
