@@ -77,9 +77,10 @@ class LineIndex:
                 self._visit(value_node, (*at, name), enclosing)
 
 
-def read_document(path: Path) -> tuple[object, LineIndex]:
+def read_document(path: Path, composed: yaml.Node | None = None) -> tuple[object, LineIndex]:
     """The file's YAML document and the lines of its fields; ManifestErrors if it cannot be
-    read, is not YAML or is empty."""
+    read, is not YAML or is empty. `composed`: its node tree, already composed (not parsed
+    again)."""
 
     def failure(message: str, line: int | None = None) -> ManifestErrors:
         return ManifestErrors([ManifestError(path, "", line, message)])
@@ -89,7 +90,7 @@ def read_document(path: Path) -> tuple[object, LineIndex]:
     except (OSError, UnicodeDecodeError) as exc:
         raise failure(f"cannot read the file: {exc}") from None
     try:
-        parsed = _parse_yaml(text)
+        parsed = _parse_yaml(text) if composed is None else _construct(composed)
     except yaml.MarkedYAMLError as exc:
         context = f"{exc.context}: " if exc.context else ""
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
@@ -103,6 +104,16 @@ def read_document(path: Path) -> tuple[object, LineIndex]:
             "the file is empty; expected a manifest with 'function' and 'api' or 'trigger'"
         )
     return parsed
+
+
+def _construct(root: yaml.Node) -> tuple[object, LineIndex]:
+    """As _parse_yaml, from the node tree yaml.compose made of the text."""
+    loader = yaml.SafeLoader("")
+    try:
+        lines = LineIndex.of(root)  # before constructing: merge keys rewrite the node tree
+        return loader.construct_document(root), lines
+    finally:
+        loader.dispose()
 
 
 def _parse_yaml(text: str) -> tuple[object, LineIndex] | None:

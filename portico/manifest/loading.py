@@ -18,10 +18,11 @@ _SKIPPED_DIRECTORIES = frozenset({"migrations", "seed", "src", "tests"})
 _MANIFEST_SECTIONS = frozenset({"api", "trigger", "function"})
 
 
-def load_manifest(path: Path) -> Manifest:
-    """Load and check one manifest; raise ManifestErrors listing every problem in the file."""
+def load_manifest(path: Path, *, composed: yaml.Node | None = None) -> Manifest:
+    """Load and check one manifest; raise ManifestErrors listing every problem in the file.
+    `composed`: the file's YAML node tree, when the caller has already composed it."""
     path = path.resolve()
-    document, lines = read_document(path)
+    document, lines = read_document(path, composed)
     checker = Checker(path, lines)
     for at, first_line in lines.duplicates:
         checker.error(
@@ -38,7 +39,8 @@ def load_manifest(path: Path) -> Manifest:
 
 def load_all(functions_dir: Path) -> list[Manifest]:
     """Load every manifest under `functions_dir`, sorted by name, and check them together."""
-    paths = [path for path in _yaml_files(functions_dir) if _is_manifest(path)]
+    found = [(path, _manifest_node(path)) for path in _yaml_files(functions_dir)]
+    paths = {path: node for path, (is_manifest, node) in found if is_manifest}
     if not paths:
         message = (
             f"no function manifests found under {display(functions_dir)} (expected "
@@ -47,9 +49,9 @@ def load_all(functions_dir: Path) -> list[Manifest]:
         raise ManifestErrors([ManifestError(functions_dir, "", None, message)])
     manifests: list[Manifest] = []
     errors: list[ManifestError] = []
-    for path in paths:
+    for path, node in paths.items():
         try:
-            manifests.append(load_manifest(path))
+            manifests.append(load_manifest(path, composed=node))
         except ManifestErrors as exc:
             errors.extend(exc.errors)
     manifests.sort(key=lambda manifest: (manifest.name, str(manifest.path)))
@@ -75,16 +77,18 @@ def _in_skipped_directory(relative_path: Path) -> bool:
     )
 
 
-def _is_manifest(path: Path) -> bool:
-    """Whether a YAML file is a manifest. Broken files count, so that their errors are shown
-    rather than the function silently disappearing."""
+def _manifest_node(path: Path) -> tuple[bool, yaml.Node | None]:
+    """Whether a YAML file is a manifest, and its node tree when it had to be composed to tell
+    (so that it is parsed once). Broken files count, so that their errors are shown rather than
+    the function silently disappearing."""
     if path.stem == "function":
-        return True
+        return True, None
     try:
         root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return True
-    return isinstance(root, yaml.MappingNode) and any(
+        return True, None
+    is_manifest = isinstance(root, yaml.MappingNode) and any(
         isinstance(key, yaml.ScalarNode) and key.value in _MANIFEST_SECTIONS
         for key, _ in root.value
     )
+    return is_manifest, root
