@@ -118,11 +118,12 @@ def gateway(
     for item in upstreams:
         name, url = named(item, "NAME=URL")
         parsed.append(Upstream(by_name[name], url.rstrip("/"), margin))
-    launcher: Launcher = ProcessLauncher(portico_command())
+    spawn = ProcessLauncher(portico_command())
+    launcher: Launcher = spawn
     if on_demand and warm_template:
         template = WarmTemplate(WARM_TEMPLATE_PRELOAD, WARM_TEMPLATE_ENTRY)
         template.start()  # it imports while the gateway starts, so the first request finds it
-        launcher = TemplateLauncher(template, fallback=launcher)
+        launcher = TemplateLauncher(template, fallback=spawn)
     scaled: list[ScaledFunction] = []
     for item in on_demand:
         name, function_port = named(item, "NAME=PORT")

@@ -87,15 +87,21 @@ class TemplateLauncher:
     """A fork of the warm template per start; a new process (`fallback`) whenever the template
     cannot fork, so a failing template never keeps a function from starting."""
 
-    def __init__(self, template: WarmTemplate, fallback: Launcher, name: str = "portico") -> None:
+    def __init__(
+        self, template: WarmTemplate, fallback: ProcessLauncher, name: str = "portico"
+    ) -> None:
         self.template = template
         self.fallback = fallback
         self.name = name  # the program name a forked command sees as its argv[0]
         WARM_TEMPLATE_READY.set_function(lambda: 1.0 if template.ready() else 0.0)
 
+    def title(self, args: Sequence[str]) -> str:
+        """The command line the fork shows: the one a new process would have had."""
+        return " ".join([*self.fallback.program, *args])
+
     async def launch(self, args: Sequence[str]) -> FunctionProcess:
         try:
-            return await self.template.fork([self.name, *args])
+            return await self.template.fork([self.name, *args], title=self.title(args))
         except TemplateUnavailable as exc:
             log.info("starting %s as a new process: %s", " ".join(args), exc)
             return await self.fallback.launch(args)

@@ -5,8 +5,8 @@ Android's zygote do the same.
 
 Two halves, one per process:
 
-- The template process, `python -m portico.local.template --control-fd N --entry MOD:NAME
-  MODULE...`: imports the modules it is given, starting no thread (a fork copies only the
+- The template process, `python -m portico.local.template --control-fd N`: imports the modules
+  named by the first line on its control socket, starting no thread (a fork copies only the
   forking thread, so a lock another thread held would stay held in every child), says it is
   ready, then serves fork requests on its control socket, one JSON object a line. Each child
   closes the socket, takes back the signal handlers a fresh interpreter has, marks its start
@@ -127,11 +127,15 @@ class WarmTemplate:
     def start(self) -> None:
         """Start a template process; it is ready once its imports are done (`ready()`)."""
         ours, theirs = socket.socketpair()
+        # A short command line, what to import and run coming on the socket: a fork's title
+        # (its function's command line) must be longer than the command line it overwrites, or
+        # the kernel shows it NUL-padded and psutil reads one argument and empty ones.
         command = [sys.executable, "-m", __name__, "--control-fd", str(theirs.fileno())]
-        command += ["--entry", self.entry, *self.preload]
         with theirs:
             # The gateway's environment, stdio and process group: what its children inherit.
             self._process = subprocess.Popen(command, pass_fds=[theirs.fileno()])
+        setup = {"entry": self.entry, "preload": list(self.preload)}
+        ours.sendall(json.dumps(setup).encode() + b"\n")
         self._control, self._ready, self._reply = ours, Future(), None
         started = time.monotonic()
         thread = threading.Thread(
@@ -148,8 +152,9 @@ class WarmTemplate:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
-    async def fork(self, argv: Sequence[str]) -> TemplateChild:
-        """A child of the template running argv (argv[0] is the program's name). Raises
+    async def fork(self, argv: Sequence[str], title: str | None = None) -> TemplateChild:
+        """A child of the template running argv (argv[0] is the program's name), its process
+        title `title` (what `ps` shows; the template's command line otherwise). Raises
         TemplateUnavailable when the template cannot fork; a dead one is replaced here, after
         RESTART_DELAY_SECONDS, for the forks after this one."""
         async with self._lock:
@@ -161,7 +166,8 @@ class WarmTemplate:
             reply: Future[TemplateChild] = Future()
             self._reply = reply
             try:
-                control.sendall(json.dumps({"argv": list(argv)}).encode() + b"\n")
+                request = {"argv": list(argv), "title": title}
+                control.sendall(json.dumps(request).encode() + b"\n")
             except OSError as exc:
                 raise TemplateUnavailable(f"the warm template is gone ({exc})") from exc
             return await self._wait_for(reply, REPLY_TIMEOUT_SECONDS, "fork")
@@ -298,14 +304,14 @@ def serve_forks(control: socket.socket, entry: Entry) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     pending = b""
 
-    def child(argv: list[str]) -> None:
+    def child(argv: list[str], title: str | None) -> None:
         control.close()
         signal.set_wakeup_fd(-1)
         os.close(wake_read)
         os.close(wake_write)
         for signum, handler in fresh.items():
             signal.signal(signum, handler)
-        run_child(entry, argv)
+        run_child(entry, argv, title)
 
     send(control, event="ready", pid=os.getpid())
     while True:
@@ -319,19 +325,24 @@ def serve_forks(control: socket.socket, entry: Entry) -> None:
                 return  # the gateway is gone; its children are not ours to stop
             pending += data
             *requests, pending = pending.split(b"\n")
-            for request in requests:
-                fork_one(control, json.loads(request)["argv"], child)
+            for request in map(json.loads, requests):
+                fork_one(control, request["argv"], request.get("title"), child)
         report_exits(control)
 
 
-def fork_one(control: socket.socket, argv: list[str], child: Callable[[list[str]], None]) -> None:
+def fork_one(
+    control: socket.socket,
+    argv: list[str],
+    title: str | None,
+    child: Callable[[list[str], str | None], None],
+) -> None:
     try:
         pid = os.fork()
     except OSError as exc:
         send(control, event="fork_failed", error=str(exc))
         return
     if pid == 0:
-        child(argv)  # never returns
+        child(argv, title)  # never returns
     send(control, event="forked", pid=pid)
 
 
@@ -350,12 +361,14 @@ def send(control: socket.socket, **event: Any) -> None:
     control.sendall(json.dumps(event).encode() + b"\n")
 
 
-def run_child(entry: Entry, argv: list[str]) -> None:
+def run_child(entry: Entry, argv: list[str], title: str | None = None) -> None:
     """In the forked child: run the entry point as `argv` would run the program, then exit
     with its code (os._exit: the template's own stack below must never run again here)."""
     code = 1
     try:
         mark_started()
+        if title:
+            set_title(title)
         sys.argv = list(argv)
         entry(args=argv[1:], prog_name=Path(argv[0]).name)
         code = 0
@@ -369,6 +382,16 @@ def run_child(entry: Entry, argv: list[str]) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def set_title(title: str) -> None:
+    """What `ps` (and psutil's cmdline()) shows for this process: a fork would otherwise show
+    the template's command line, and the child would not be recognisable as what it runs."""
+    try:
+        from setproctitle import setproctitle
+    except ImportError:  # an optional nicety: a fork serves the same without it
+        return
+    setproctitle(title)
 
 
 def exit_code(code: object) -> int:
@@ -388,15 +411,19 @@ def load_entry(spec: str) -> Entry:
 
 
 def main(args: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m portico.local.template")
+    parser = argparse.ArgumentParser(
+        prog="python -m portico.local.template",
+        description="The first line on the control socket names the entry point (MODULE:NAME, "
+        "a click command) and the modules to import before forking.",
+    )
     parser.add_argument("--control-fd", type=int, required=True)
-    parser.add_argument("--entry", required=True, help="MODULE:NAME, a click command")
-    parser.add_argument("preload", nargs="*", help="modules to import before forking")
     options = parser.parse_args(args)
     control = socket.socket(fileno=options.control_fd)
-    for module in options.preload:
+    with control.makefile("rb") as lines:  # nothing else is sent before "ready"
+        setup = json.loads(lines.readline())
+    for module in setup["preload"]:
         importlib.import_module(module)
-    entry = load_entry(options.entry)
+    entry = load_entry(setup["entry"])
     if threading.active_count() > 1:
         names = ", ".join(t.name for t in threading.enumerate())
         sys.exit(f"warm template: importing the modules started threads ({names}); not forking")

@@ -100,6 +100,11 @@ class DrainingJobWorker(SimpleWorker):
         # short margin is enough; RQ's default adds a minute.
         return int(job.timeout or 180) + self.abandoned_job_grace_seconds
 
+    def procline(self, message: str) -> None:
+        """The process keeps the command line that started it (`portico worker NAME`): with
+        setproctitle installed (the laptop's extra) RQ would retitle it per job."""
+        log.debug("%s", message)
+
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         self.draining.set()
         super().request_stop(signum, frame)  # type: ignore[no-untyped-call]

@@ -135,6 +135,9 @@ class FunctionServer(BaseApplication):  # type: ignore[misc]
         super().__init__()
 
     def load_config(self) -> None:
+        # With setproctitle installed (the laptop's extra), gunicorn would retitle the arbiter
+        # and its worker "gunicorn: master [...]"; they keep the command line that started them.
+        util._setproctitle = lambda title: None
         spec = self.manifest.function
         DrainingThreadWorker.drain_seconds = self.settings.drain_seconds
         options: dict[str, Any] = {

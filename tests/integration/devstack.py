@@ -96,11 +96,12 @@ class DevStack:
         return self.dev.tree()[1:]
 
     def portico_process(self, *args: str) -> psutil.Process | None:
-        """The live `portico <args...>` process that `portico dev` or its gateway started (for
-        a function, gunicorn's arbiter, not its worker)."""
+        """The live `portico <args...>` process that `portico dev` or its gateway started, or
+        the gateway's warm template forked (for a function, gunicorn's arbiter, not its
+        worker)."""
         for process in self.descendants():
             if _runs(process, args) and any(
-                _runs(parent, ("dev",)) or _runs(parent, ("gateway",))
+                _runs(parent, ("dev",)) or _runs(parent, ("gateway",)) or _is_template(parent)
                 for parent in _parent(process)
             ):
                 return process
@@ -136,6 +137,13 @@ def _runs(process: psutil.Process, args: tuple[str, ...]) -> bool:
         return False
     rest = command[command.index("portico.cli") + 1 :]
     return tuple(rest[: len(args)]) == args
+
+
+def _is_template(process: psutil.Process) -> bool:
+    try:
+        return "portico.local.template" in process.cmdline()
+    except psutil.Error:
+        return False
 
 
 def _parent(process: psutil.Process) -> list[psutil.Process]:

@@ -105,7 +105,9 @@ def test_the_first_request_is_served_by_a_fork_of_the_template(stack):
     assert cold.headers["X-Portico-Cold-Start"] == "true"
     assert function.ppid() == template.pid  # forked by the template, not spawned by the gateway
     assert function.pid not in {p.pid for p in stack.gateway_children()}
-    assert function.cmdline() == template.cmdline()  # a fork: no exec of its own
+    # Titled with the command line a spawn would have had (the template's otherwise).
+    assert function.cmdline()[1:5] == ["-m", "portico.cli", "serve", "cached"]
+    assert function.cmdline() != template.cmdline()
     assert stack.get("/cached/y").headers.get("X-Portico-Cold-Start") is None
     # Its log lines go where a spawned function's go: the gateway's output.
     assert f"on 127.0.0.1:{stack.function_port}" in stack.gateway.text()
