@@ -31,7 +31,7 @@ from portico.gateway.cache import Entry, ResponseCache
 from portico.gateway.calls import BODY_IDLE_SECONDS, HOP_BY_HOP, Call, Upstream, read_body
 from portico.gateway.server import kong_message, serve
 from portico.local.scaler import ScaledFunction, StartFailed
-from portico.logs import request_id_from, request_id_var
+from portico.logs import RequestLog, request_id_from, request_id_var
 from portico.manifest import Api, Cors
 from portico.policies import jwt_auth
 from portico.policies.consumers import DEV_CONSUMERS, Consumer, by_api_key, by_issuer
@@ -40,6 +40,8 @@ from portico.policies.rate_limit import RateLimiter
 from portico.policies.response_cache import cache_key, cacheable
 
 log = logging.getLogger("portico.gateway.app")
+# The `function` of the gateway's log lines: what `portico gateway` configures logging with.
+LOG_NAME = "gateway"
 
 # What an upstream says of itself stays upstream (nginx's proxy_hide_header default).
 HIDDEN_RESPONSE_HEADERS = HOP_BY_HOP | {"server"}
@@ -69,6 +71,9 @@ class Gateway:
         self.keys = by_api_key(consumers)
         self.issuers = by_issuer(consumers)
         self.session: aiohttp.ClientSession | None = None
+        # One line per request, as the JSON formatter writes it, without the logging
+        # machinery (a tenth of the gateway's CPU per request went there).
+        self.request_log = RequestLog(log, LOG_NAME)
         self.internal_routes: dict[str, Callable[[web.BaseRequest], Awaitable[web.Response]]] = {
             "/healthz": self.healthz,
             "/openapi.json": self.openapi_document,
@@ -114,12 +119,10 @@ class Gateway:
             response = kong_message(500)
         response.headers[headers.REQUEST_ID] = request_id
         response.headers["Server"] = headers.SERVER_NAME
-        log.info(
-            "%s %s -> %s in %.1f ms",
-            request.method,
-            request.path,
-            response.status,
-            (time.perf_counter() - started) * 1000,
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self.request_log.write(
+            f"{request.method} {request.path} -> {response.status} in {elapsed_ms:.1f} ms",
+            request_id,
         )
         return response
 
