@@ -251,15 +251,13 @@ class Gateway:
             forwarded[headers.CONSUMER_ID] = consumer.id
         if self.gateway_secret:
             forwarded[headers.GATEWAY_SECRET] = self.gateway_secret
-        timeout = aiohttp.ClientTimeout(total=call.upstream.timeout_seconds)
         try:
             async with self.session.request(
                 request.method,
                 call.upstream.base_url + request.rel_url.raw_path_qs,
                 headers=forwarded,
-                skip_auto_headers=NOT_ADDED,
                 data=call.body or None,
-                timeout=timeout,
+                timeout=call.upstream.client_timeout,
                 allow_redirects=False,
             ) as upstream_response:
                 reply = await upstream_response.read()
@@ -303,6 +301,10 @@ class Gateway:
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
             auto_decompress=False,
+            skip_auto_headers=NOT_ADDED,  # once here, not converted on every request
+            # The gateway keeps no cookies of its own: the client's Cookie header is forwarded
+            # as sent, and an upstream's Set-Cookie goes back to that client only.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def _stop_idle_functions(self) -> None:

@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from functools import cached_property
 
+import aiohttp
 from aiohttp import web
 
 from portico.manifest import Api, Manifest
@@ -23,6 +24,7 @@ HOP_BY_HOP = frozenset(
     )
 )  # fmt: skip
 BODY_IDLE_SECONDS = 10.0  # the longest a client may pause while sending a body (Kong: 60)
+READ_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,10 @@ class Upstream:
     @property
     def timeout_seconds(self) -> int:
         return upstream_timeout_seconds(self.manifest, self.margin_seconds)
+
+    @cached_property
+    def client_timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=self.timeout_seconds)
 
     @cached_property
     def dropped(self) -> frozenset[str]:
@@ -66,15 +72,22 @@ class Call:
 async def read_body(request: web.BaseRequest, limit: int) -> bytes | None:
     """The body, or None when it is larger than the route's max_body_bytes; TimeoutError when
     the client sends none of it for BODY_IDLE_SECONDS (also what a malformed chunk arriving
-    after the headers comes to: aiohttp's parser stops, and the body never ends)."""
+    after the headers comes to: aiohttp's parser stops, and the body never ends).
+
+    What has already arrived is taken without a timer: the timeout only bounds a wait."""
     if request.content_length is not None and request.content_length > limit:
         return None
+    content = request.content
     body = bytearray()
     while True:
-        async with asyncio.timeout(BODY_IDLE_SECONDS):
-            chunk = await request.content.read(64 * 1024)  # chunked bodies too
+        chunk = content.read_nowait(READ_BYTES)
         if not chunk:
-            return bytes(body)
+            if content.at_eof():  # also every request without a body
+                return bytes(body)
+            async with asyncio.timeout(BODY_IDLE_SECONDS):
+                chunk = await content.read(READ_BYTES)  # chunked bodies too
+            if not chunk:
+                return bytes(body)
         body += chunk
         if len(body) > limit:
             return None
