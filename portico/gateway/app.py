@@ -22,9 +22,6 @@ import aiohttp
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
 from prometheus_client import generate_latest
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from portico import headers
 from portico.gateway.cache import Entry, ResponseCache
@@ -288,15 +285,9 @@ class Gateway:
 
     async def open(self) -> None:
         if self.redis_url:
-            # No retries, short timeouts: with Redis away, requests pass unlimited at once
+            # Short timeouts, no retries: with Redis away, requests pass unlimited at once
             # rather than wait (Kong's fault_tolerant behaviour).
-            counters = Redis.from_url(
-                self.redis_url,
-                socket_timeout=0.5,
-                socket_connect_timeout=0.5,
-                retry=Retry(NoBackoff(), 0),
-            )
-            self.rate_limiter = RateLimiter(counters)
+            self.rate_limiter = RateLimiter(self.redis_url, timeout=0.5)
         self._reaper = asyncio.create_task(self._stop_idle_functions())
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
@@ -321,7 +312,7 @@ class Gateway:
         if self.session is not None:
             await self.session.close()
         if self.rate_limiter is not None:
-            await self.rate_limiter.redis.aclose()
+            await self.rate_limiter.aclose()
 
     def shutdown_seconds(self) -> float:
         """Long enough for any request in flight to get its function's answer."""

@@ -3,8 +3,9 @@
 gateway processes share them, and Kong's headers.
 
 One Lua script checks every window and counts the request only if all have room, so the limit
-is exact across processes. If Redis is unreachable the request goes through (Kong's default,
-`fault_tolerant: true`) and the failure is logged.
+is exact across processes: one EVALSHA per request, on a connection of its own
+(portico.policies.redis_script). If Redis is unreachable the request goes through (Kong's
+default, `fault_tolerant: true`) and the failure is logged.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from redis.asyncio import Redis
-
 from portico.manifest import RateLimit
+from portico.policies.redis_script import ScriptClient
 
 log = logging.getLogger("portico.policies.rate_limit")
 
@@ -24,6 +24,10 @@ log = logging.getLogger("portico.policies.rate_limit")
 Window = Literal["second", "minute", "hour"]
 WINDOWS: dict[Window, int] = {"second": 1, "minute": 60, "hour": 3600}
 KEY_PREFIX = "portico:ratelimit"
+HEADERS: dict[Window, tuple[str, str]] = {
+    name: (f"X-RateLimit-Limit-{name.title()}", f"X-RateLimit-Remaining-{name.title()}")
+    for name in WINDOWS
+}
 
 # KEYS: one counter per window; ARGV: the limits, then the TTLs, in the same order.
 # Returns the usage of every window after this request, and 1 if it was counted (allowed).
@@ -62,23 +66,46 @@ def configured_windows(limits: RateLimit) -> list[tuple[Window, int]]:
     return [(name, limit) for name, limit in pairs if limit is not None]
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a route's limits mean for every request: worked out once per route."""
+
+    windows: list[tuple[Window, int]]
+    limits: list[int]
+    ttls: list[int]
+
+
+def plan(limits: RateLimit) -> Plan:
+    windows = configured_windows(limits)
+    return Plan(windows, [lim for _, lim in windows], [WINDOWS[name] + 1 for name, _ in windows])
+
+
 class RateLimiter:
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
-        self.script = redis.register_script(CHECK_AND_COUNT)
+    """Counters in the Redis at `url`; `timeout` bounds the connect and each answer (past it,
+    the request goes through)."""
+
+    def __init__(self, url: str, timeout: float = 0.5) -> None:
+        self.counters = ScriptClient(url, CHECK_AND_COUNT, timeout)
+        self.plans: dict[RateLimit, Plan] = {}
 
     async def check(self, scope: str, identifier: str, limits: RateLimit, now: float) -> Decision:
-        windows = configured_windows(limits)
-        keys = [key(scope, identifier, name, now) for name, _ in windows]
-        ttls = [WINDOWS[name] + 1 for name, _ in windows]
+        route = self.plans.get(limits)
+        if route is None:
+            route = self.plans[limits] = plan(limits)
+        keys = [key(scope, identifier, name, now) for name, _ in route.windows]
         try:
-            result = await self.script(keys=keys, args=[*(lim for _, lim in windows), *ttls])
+            result = await self.counters.run(keys, [*route.limits, *route.ttls])
+            if not isinstance(result, list):
+                raise ConnectionError(f"unexpected answer from the script: {result!r}")
+            *usage, counted = (int(value) for value in result)
         except Exception as exc:
             log.error("rate limit counters unavailable, letting the request through: %s", exc)
             return Decision(True, {})
-        *usage, counted = (int(value) for value in result)
         allowed = counted == 1
-        return Decision(allowed, kong_headers(windows, usage, now, allowed))
+        return Decision(allowed, kong_headers(route.windows, usage, now, allowed))
+
+    async def aclose(self) -> None:
+        await self.counters.aclose()
 
 
 def key(scope: str, identifier: str, window: Window, now: float) -> str:
@@ -95,8 +122,9 @@ def kong_headers(
     tightest: tuple[int, int, int] | None = None  # (remaining, -window, limit)
     for (name, limit), used in zip(windows, usage, strict=True):
         remaining = max(0, limit - used)
-        headers[f"X-RateLimit-Limit-{name.title()}"] = str(limit)
-        headers[f"X-RateLimit-Remaining-{name.title()}"] = str(remaining)
+        limit_header, remaining_header = HEADERS[name]
+        headers[limit_header] = str(limit)
+        headers[remaining_header] = str(remaining)
         candidate = (remaining, -WINDOWS[name], limit)
         if tightest is None or candidate < tightest:
             tightest = candidate
