@@ -22,27 +22,50 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import flask
 import psycopg
-from flask import Flask, Response, g, request
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from portico import bounded_json, headers, metrics, problems
 from portico.contract import Caller, Request, to_response
-from portico.logs import RequestLog, request_id_from, request_id_var
+from portico.logs import RequestLog, request_id_var
 from portico.manifest import BODY_METHODS, Api, Manifest
 from portico.runtime import deadline, idempotency
 from portico.runtime.handler import Invoker
 from portico.runtime.health import add_health_routes, json_response
+from portico.runtime.request_scope import (
+    ANSWERED,
+    BODY_READ,
+    INVOKED,
+    REQUEST_ID,
+    STARTED,
+    RequestScope,
+)
 from portico.runtime.resources import Resources
 from portico.state.transaction import DeadlineExceeded, Transaction
 
+if TYPE_CHECKING:  # imported when a function has a request schema (create_app)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
 log = logging.getLogger("portico.runtime.app")
-SECRET_HEADER = headers.GATEWAY_SECRET.lower()  # a handler never sees the gateway's secret
+
+
+def environ_key(header: str) -> str:
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+# The headers the runtime reads on every request, looked up in the WSGI environ directly.
+ASSERTED_KEYS = tuple(environ_key(name) for name in headers.GATEWAY_ASSERTED)
+SECRET_KEY = environ_key(headers.GATEWAY_SECRET)  # a handler never sees the gateway's secret
+USERNAME_KEY = environ_key(headers.CONSUMER_USERNAME)
+CONSUMER_ID_KEY = environ_key(headers.CONSUMER_ID)
+IDEMPOTENCY_KEY = environ_key(headers.IDEMPOTENCY_KEY)
+CONTENT_KEYS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
+BODY_HEADER_KEYS = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})  # werkzeug skips these
 
 
 @dataclass
@@ -65,6 +88,15 @@ class FunctionState:
     def __post_init__(self) -> None:
         self.in_flight = metrics.IN_FLIGHT.labels(self.manifest.name)
         self.request_log = RequestLog(log, self.manifest.name)
+
+    def answered(
+        self, method: str, path: str, status: int, seconds: float, request_id: str
+    ) -> None:
+        """One answer of the function's route: its metric series and its request log line."""
+        self.observe(method, status, seconds)
+        self.request_log.write(
+            f"{method} {path} -> {status} in {seconds * 1000:.1f} ms", request_id
+        )
 
     def observe(self, method: str, status: int, seconds: float) -> None:
         series = self.series.get((method, status))
@@ -104,7 +136,7 @@ def create_app(
         resources=resources,
         invoker=Invoker(manifest, resources),
         executor=ThreadPoolExecutor(manifest.function.concurrency, thread_name_prefix="handler"),
-        validator=Draft202012Validator(api.request_schema) if api.request_schema else None,
+        validator=schema_validator(api.request_schema),
         gateway_secret=gateway_secret.encode() if gateway_secret else None,
     )
     app = Flask(manifest.name)
@@ -118,8 +150,7 @@ def create_app(
         methods=[api.route.method],
     )
     add_health_routes(app, manifest.name, state.draining, resources.is_ready)
-    app.before_request(start_request)
-    app.after_request(lambda response: finish_request(state, response))
+    app.wsgi_app = RequestScope(app.wsgi_app, state.answered)  # type: ignore[method-assign]
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(problems.Problem, problem_response)
     app.register_error_handler(Exception, lambda exc: unexpected_error(state, exc))
@@ -129,61 +160,38 @@ def create_app(
     return app
 
 
+def schema_validator(schema: dict[str, Any] | None) -> Draft202012Validator | None:
+    if schema is None:
+        return None
+    from jsonschema import Draft202012Validator  # about 100 ms of imports: only when needed
+
+    return Draft202012Validator(schema)
+
+
 def current_request() -> flask.Request:
     """The request itself rather than Flask's context-local proxy, each access to which costs
     a context lookup (measurable on a trivial handler; see bench/README.md)."""
     return request._get_current_object()  # type: ignore[attr-defined, no-any-return]
 
 
-def start_request() -> None:
-    context = g._get_current_object()
-    context.started = time.perf_counter()
-    context.request_id = request_id_from(request.headers.get(headers.REQUEST_ID))
-    context.request_id_token = request_id_var.set(context.request_id)
-
-
-def finish_request(state: FunctionState, response: Response) -> Response:
-    context = g._get_current_object()
-    response.headers[headers.REQUEST_ID] = context.request_id
-    incoming = current_request()
-    if incoming.endpoint == "function" and not getattr(context, "answered_by_watchdog", False):
-        elapsed = time.perf_counter() - context.started
-        state.observe(incoming.method, response.status_code, elapsed)
-        state.request_log.write(
-            f"{incoming.method} {incoming.path} -> {response.status_code} in "
-            f"{elapsed * 1000:.1f} ms",
-            context.request_id,
-        )
-    if has_body(incoming) and not getattr(context, "body_read", False):
-        # Answered without reading the body (413, 405, ...): gunicorn drains at most 64 KiB
-        # of it and otherwise closes the connection, after an answer that said keep-alive, so
-        # the client's next request on it would be lost. Say so in the answer instead.
-        response.headers["Connection"] = "close"
-    request_id_var.reset(context.request_id_token)
-    return response
-
-
-def has_body(incoming: flask.Request) -> bool:
-    return bool(incoming.content_length) or "chunked" in incoming.headers.get(
-        "Transfer-Encoding", ""
-    )
-
-
 def invoke(state: FunctionState, path_params: dict[str, str]) -> Response:
     state.in_flight.inc()
     try:
         incoming = current_request()
+        environ = incoming.environ
+        environ[INVOKED] = True
         query = incoming.args.to_dict()
         check_url_text(path_params, query)
         event = Request(
-            body=parse_body(state),
+            body=parse_body(state, incoming),
             path_params=path_params,
             query=query,
-            caller=authenticated_caller(state, incoming),
-            headers={k: v for k, v in incoming.headers.items() if k.lower() != SECRET_HEADER},
-            request_id=g.request_id,
+            caller=authenticated_caller(state, environ),
+            headers=handler_headers(environ),
+            request_id=environ[REQUEST_ID],
         )
-        result = run_with_deadline(state, event, idempotent_request(state.api, event))
+        idempotent = idempotent_request(state.api, event, incoming)
+        result = run_with_deadline(state, event, idempotent, incoming)
     finally:
         state.in_flight.dec()
     response = to_response(result)
@@ -192,33 +200,52 @@ def invoke(state: FunctionState, path_params: dict[str, str]) -> Response:
         if response.body is not None
         else Response(status=response.status)
     )
-    out.headers.update(response.headers)
+    if response.headers:
+        out.headers.update(response.headers)
     return out
 
 
-def idempotent_request(api: Api, event: Request) -> idempotency.IdempotentRequest | None:
-    value = request.headers.get(headers.IDEMPOTENCY_KEY)
+def handler_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The request's headers as werkzeug names them (its EnvironHeaders, without the walk's
+    per-item overhead), less the gateway's secret."""
+    found = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            if key not in BODY_HEADER_KEYS and key != SECRET_KEY:
+                found[key[5:].replace("_", "-").title()] = value
+        elif key in CONTENT_KEYS and value:
+            found[key.replace("_", "-").title()] = value
+    return found
+
+
+def idempotent_request(
+    api: Api, event: Request, incoming: flask.Request
+) -> idempotency.IdempotentRequest | None:
+    value = incoming.environ.get(IDEMPOTENCY_KEY)
     if api.idempotency is None or value is None:
         return None
     return idempotency.IdempotentRequest(
         consumer=event.caller.username if event.caller else "",
         key=idempotency.parse_key(value),
-        fingerprint=idempotency.fingerprint(request.method, request.path, event.body),
+        fingerprint=idempotency.fingerprint(incoming.method, incoming.path, event.body),
         retention_hours=api.idempotency.retention_hours,
     )
 
 
 def run_with_deadline(
-    state: FunctionState, event: Request, idempotent: idempotency.IdempotentRequest | None
+    state: FunctionState,
+    event: Request,
+    idempotent: idempotency.IdempotentRequest | None,
+    incoming: flask.Request,
 ) -> Any:
     tx = state.invoker.begin(time.monotonic() + state.manifest.function.timeout_seconds)
     try:
-        sock = answerable_socket(current_request().environ)
+        sock = answerable_socket(incoming.environ)
         if sock is None:
             return run_handed_off(state, tx, event, idempotent)
-        return run_watched(state, tx, event, idempotent, sock)
+        return run_watched(state, tx, event, idempotent, sock, incoming)
     except (DeadlineExceeded, psycopg.errors.QueryCanceled) as exc:
-        if not getattr(g, "answered_by_watchdog", False):
+        if not incoming.environ.get(ANSWERED):
             log_timeout(state)
         raise timeout_problem(state) from exc
     except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
@@ -244,37 +271,31 @@ def run_watched(
     event: Request,
     idempotent: idempotency.IdempotentRequest | None,
     sock: socket.socket,
+    incoming: flask.Request,
 ) -> Any:
-    context = g._get_current_object()
-    expiry = functools.partial(answer_timed_out, state, tx, sock, current_request(), context)
-    watch = state.watchdog.watch(
-        tx.deadline, functools.partial(contextvars.copy_context().run, expiry)
+    expiry = functools.partial(
+        contextvars.copy_context().run, answer_timed_out, state, tx, sock, incoming
     )
+    watch = state.watchdog.watch(tx.deadline, expiry)
     try:
-        return state.invoker.run(tx, event, context.request_id, idempotent)
+        return state.invoker.run(tx, event, event.request_id, idempotent)
     finally:
         if state.watchdog.settle(watch):
-            context.answered_by_watchdog = True
+            incoming.environ[ANSWERED] = True
 
 
 def answer_timed_out(
-    state: FunctionState,
-    tx: Transaction,
-    sock: socket.socket,
-    incoming: flask.Request,
-    context: Any,
+    state: FunctionState, tx: Transaction, sock: socket.socket, incoming: flask.Request
 ) -> bool:
     """The watchdog's expiry: nothing of the invocation may commit, and the client gets its
     504 now, whatever the handler is doing."""
     if not tx.expire():
         return False  # it was already committing: let it finish and answer
     log_timeout(state)
-    deadline.answer(sock, timeout_problem(state), context.request_id)
-    elapsed = time.perf_counter() - context.started
-    state.observe(incoming.method, 504, elapsed)
-    state.request_log.write(
-        f"{incoming.method} {incoming.path} -> 504 in {elapsed * 1000:.1f} ms", context.request_id
-    )
+    request_id = incoming.environ[REQUEST_ID]
+    deadline.answer(sock, timeout_problem(state), request_id)
+    elapsed = time.perf_counter() - incoming.environ[STARTED]
+    state.answered(incoming.method, incoming.path, 504, elapsed, request_id)
     return True
 
 
@@ -286,7 +307,7 @@ def run_handed_off(
 ) -> Any:
     context = contextvars.copy_context()
     future = state.executor.submit(
-        context.run, state.invoker.run, tx, event, g.request_id, idempotent
+        context.run, state.invoker.run, tx, event, event.request_id, idempotent
     )
     try:
         return future.result(timeout=max(0.0, tx.remaining()))
@@ -317,16 +338,16 @@ def timeout_problem(state: FunctionState) -> problems.GatewayTimeout:
     )
 
 
-def parse_body(state: FunctionState) -> Any:
-    if request.method not in BODY_METHODS:
+def parse_body(state: FunctionState, incoming: flask.Request) -> Any:
+    if incoming.method not in BODY_METHODS:
         return None
-    raw = request.get_data(cache=False)  # werkzeug enforces MAX_CONTENT_LENGTH (413)
-    g.body_read = True
+    raw = incoming.get_data(cache=False)  # werkzeug enforces MAX_CONTENT_LENGTH (413)
+    incoming.environ[BODY_READ] = True
     if not raw:
         if state.validator is not None:
             raise problems.BadRequest("this route needs a JSON request body")
         return None
-    mimetype = request.mimetype
+    mimetype = incoming.mimetype
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise problems.UnsupportedMediaType(
             f"send the body as application/json (got {mimetype or 'no content type'!r})"
@@ -405,19 +426,19 @@ def join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def authenticated_caller(state: FunctionState, incoming: flask.Request) -> Caller | None:
+def authenticated_caller(state: FunctionState, environ: dict[str, Any]) -> Caller | None:
     """The caller the gateway names, believed only when the request proves it came from the
     gateway; a request that names a caller without that proof is refused, never served as
     anonymous."""
-    named = any(name in incoming.headers for name in headers.GATEWAY_ASSERTED)
-    if named and not from_gateway(state, incoming.headers.get(headers.GATEWAY_SECRET)):
+    named = any(key in environ for key in ASSERTED_KEYS)
+    if named and not from_gateway(state, environ.get(SECRET_KEY)):
         raise problems.Unauthorized(
             "caller identity headers are accepted only from the gateway: call this API "
             "through the gateway"
         )
-    username = incoming.headers.get(headers.CONSUMER_USERNAME)
+    username = environ.get(USERNAME_KEY)
     if username:
-        return Caller(username=username, id=incoming.headers.get(headers.CONSUMER_ID, ""))
+        return Caller(username=username, id=environ.get(CONSUMER_ID_KEY, ""))
     if state.api.auth == "required":
         raise problems.Unauthorized(
             "no authenticated caller: this route requires auth and must be called through "

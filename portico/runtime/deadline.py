@@ -29,15 +29,14 @@ from portico import headers, problems
 class Watch:
     """One invocation's deadline. Its expiry returns whether it answered the client."""
 
-    __slots__ = ("answered", "deadline", "done", "expiry", "firing", "settled")
+    __slots__ = ("answered", "deadline", "done", "expiry", "settled")
 
     def __init__(self, deadline: float, expiry: Callable[[], bool]) -> None:
         self.deadline = deadline
         self.expiry = expiry
         self.settled = False
-        self.firing = False
         self.answered = False
-        self.done = threading.Event()
+        self.done: threading.Event | None = None  # made when the expiry starts: it rarely does
 
 
 class Watchdog:
@@ -66,9 +65,10 @@ class Watchdog:
         request thread must not); an expiry already running is waited for."""
         with self._cond:
             watch.settled = True
-            if not watch.firing:
-                return False
-        watch.done.wait()
+            done = watch.done
+        if done is None:
+            return False
+        done.wait()
         return watch.answered
 
     def _drop_settled(self) -> None:
@@ -77,13 +77,13 @@ class Watchdog:
 
     def _run(self) -> None:
         while True:
-            for watch in self._next_expired():
+            for watch, done in self._next_expired():
                 try:
                     watch.answered = watch.expiry()
                 finally:
-                    watch.done.set()
+                    done.set()
 
-    def _next_expired(self) -> list[Watch]:
+    def _next_expired(self) -> list[tuple[Watch, threading.Event]]:
         with self._cond:
             while True:
                 self._drop_settled()
@@ -101,8 +101,8 @@ class Watchdog:
                 while self._heap and self._heap[0][0] <= now:
                     watch = heapq.heappop(self._heap)[2]
                     if not watch.settled:
-                        watch.firing = True
-                        expired.append(watch)
+                        watch.done = threading.Event()
+                        expired.append((watch, watch.done))
                 return expired
 
 

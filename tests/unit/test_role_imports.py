@@ -101,11 +101,6 @@ def test_serve_imports_only_what_an_http_function_uses(function: str, functions_
     assert under(loaded, OTHER_COMMANDS | NOT_A_FUNCTION | {"portico.queueing"}) == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="portico/runtime/app.py imports jsonschema at module level (issue 14: import it in "
-    "create_app, only for a function with a request schema); drop this mark when it does not",
-)
 def test_serving_a_function_without_a_request_schema_imports_no_jsonschema() -> None:
     loaded = modules_after(SERVE, "serve", "hello", "--port", "0", "--functions-dir", str(BENCH))
     assert under(loaded, {"jsonschema"}) == set()
