@@ -114,7 +114,7 @@ def claim_message(tx: Transaction, consumer: str, message_id: str) -> bool:
     """Record the message as processed, in the job's own transaction: the record commits only
     with the handler's effects. False if it was already processed. A concurrent duplicate
     waits on the primary key until this transaction ends, then sees the row."""
-    inserted = tx.connection().execute(
+    inserted = tx.execute(
         "INSERT INTO portico_processed_messages (consumer, message_id) VALUES (%s, %s)"
         " ON CONFLICT DO NOTHING",
         (consumer, message_id),
@@ -138,7 +138,13 @@ def run_worker(
         raise ValueError(f"{manifest.name} is an HTTP function; serve it with `portico serve`")
     configure_logging(settings.log_level, manifest.name)
     # One job at a time per worker process: one connection.
-    resources = Resources.for_process(settings, manifest.name, pool_size=1, consumers=consumers)
+    resources = Resources.for_process(
+        settings,
+        manifest.name,
+        pool_size=1,
+        consumers=consumers,
+        statement_timeout_seconds=manifest.function.timeout_seconds,
+    )
     resources.open(probe=port is not None)  # the probe's connection serves /readyz
     _invoker = Invoker(manifest, resources)
     if port is not None:

@@ -39,10 +39,12 @@ class Resources:
         name: str,
         pool_size: int,
         consumers: Mapping[str, JobPolicy] | None = None,
+        statement_timeout_seconds: float | None = None,
     ) -> Resources:
         """What one process of a function (or the relay) holds: its pool of `pool_size`
         connections, the Redis client and every queue consumer's job policy (`consumers`, or
-        else read from the manifests in settings.functions_dir)."""
+        else read from the manifests in settings.functions_dir). `statement_timeout_seconds`
+        bounds every statement of the pool's connections (a function's own timeout)."""
         if consumers is None:
             consumers = consumers_of(load_all(settings.functions_dir))
         return cls(
@@ -52,6 +54,7 @@ class Resources:
             consumers=consumers,
             name=name,
             pool_wait_seconds=settings.pool_wait_seconds,
+            statement_timeout_seconds=statement_timeout_seconds,
         )
 
     def __init__(
@@ -63,11 +66,18 @@ class Resources:
         consumers: Mapping[str, JobPolicy],
         name: str = "portico",
         pool_wait_seconds: float = Settings.pool_wait_seconds,
+        statement_timeout_seconds: float | None = None,
     ) -> None:
+        connection: dict[str, Any] = {"row_factory": dict_row, "autocommit": False}
+        connection["connect_timeout"] = 2
+        if statement_timeout_seconds is not None:
+            # In the connection's startup packet: no statement of its own per transaction.
+            timeout_ms = max(1, int(statement_timeout_seconds * 1000))
+            connection["options"] = f"-c statement_timeout={timeout_ms}"
         self.pool: ConnectionPool[Connection] = ConnectionPool(
             database_url,
             connection_class=psycopg.Connection[Any],
-            kwargs={"row_factory": dict_row, "autocommit": False, "connect_timeout": 2},
+            kwargs=connection,
             min_size=1,
             max_size=pool_size,
             open=False,

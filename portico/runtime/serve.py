@@ -170,6 +170,7 @@ class FunctionServer(BaseApplication):  # type: ignore[misc]
             self.manifest.name,
             pool_size=self.manifest.function.concurrency,
             consumers=self.consumers,
+            statement_timeout_seconds=self.manifest.function.timeout_seconds,
         )
         try:
             resources.open()

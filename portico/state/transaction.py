@@ -6,9 +6,11 @@ passes: that cancels the running statement and marks the unit so it can never co
 makes "expire" and "commit" mutually exclusive: either the work commits in full, or the client
 gets a 504 and nothing was written.
 
-Round trips are few: the statement timeout travels with the transaction's first statements, and
-the statements deferred to the commit (outbox rows, the stored idempotent response) travel with
-the COMMIT, each group in one round trip (psycopg's pipeline mode).
+Round trips are few: the statements deferred to the commit (outbox rows, the stored idempotent
+response) travel with the COMMIT in one round trip (psycopg's pipeline mode), and so may a
+caller's group of statements (`run`). What bounds a statement past the deadline is that cancel;
+a pool's connections also carry their function's timeout as their statement_timeout
+(portico.runtime.resources), set when they connect.
 """
 
 from __future__ import annotations
@@ -71,19 +73,12 @@ class Transaction:
         if self._expired or self.remaining() <= 0:
             raise DeadlineExceeded("the function's timeout_seconds ran out")
 
-    def connection(self) -> Connection:
-        """The invocation's connection, taken from the pool on first use."""
-        if self._conn is None:
-            self.run([])
-        assert self._conn is not None
-        return self._conn
-
     def execute(self, sql: QueryNoTemplate, params: Params | None = None) -> Cursor[DictRow]:
         return self.run([(sql, params)])[0]
 
     def run(self, statements: Sequence[Statement]) -> list[Cursor[DictRow]]:
         """Run statements in one round trip, their results fetched (the first ones of the
-        transaction take the connection, and the statement timeout goes with them)."""
+        transaction take the connection from the pool)."""
         self.check_deadline()
         if self._conn is None:
             return self._first_statements(statements)
@@ -103,12 +98,9 @@ class Transaction:
         for _ in range(self._pool.max_size + 1):
             conn = self._checkout()
             try:
+                if len(statements) == 1:
+                    return [conn.execute(*statements[0])]
                 with conn.pipeline():
-                    # Bound every statement by what is left of the deadline (this transaction).
-                    remaining_ms = max(1, int(self.remaining() * 1000))
-                    conn.execute(
-                        "SELECT set_config('statement_timeout', %s, true)", (str(remaining_ms),)
-                    )
                     return [conn.execute(sql, params) for sql, params in statements]
             except psycopg.OperationalError:
                 if not conn.broken:
@@ -134,8 +126,9 @@ class Transaction:
         return conn
 
     def commit(self) -> None:
-        if self._deferred and self._conn is None:
-            self.connection()
+        if self._deferred and self._conn is None:  # they are the transaction's first statements
+            self.run(self._deferred)
+            self._deferred = []
         with self._lock:
             self.check_deadline()
             self._committing = True

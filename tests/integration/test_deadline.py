@@ -103,3 +103,21 @@ def test_after_a_504_the_function_keeps_serving_on_a_kept_alive_connection(write
 
     assert answers == [200] * 5
     assert scalar(clean_state, "SELECT count(*) FROM test_writes WHERE note LIKE 'n%'") == 5
+
+
+def test_a_pools_connections_carry_their_functions_timeout_as_statement_timeout(clean_state):
+    from portico.runtime.resources import Resources
+    from portico.settings import Settings
+
+    settings = Settings(database_url=clean_state.database_url, redis_url=clean_state.redis_url)
+    resources = Resources.for_process(settings, "t", 1, {}, statement_timeout_seconds=1.5)
+    resources.open()
+    try:
+        with resources.pool.connection() as conn:
+            shown = conn.execute("SHOW statement_timeout").fetchone()
+            with pytest.raises(psycopg.errors.QueryCanceled):
+                conn.execute("SELECT pg_sleep(3)")
+    finally:
+        resources.close()
+
+    assert shown == {"statement_timeout": "1500ms"}
