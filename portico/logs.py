@@ -10,7 +10,6 @@ import re
 import sys
 import threading
 import time
-import uuid
 from contextvars import ContextVar
 from json.encoder import encode_basestring_ascii as json_string
 from typing import Any, TextIO
@@ -24,7 +23,7 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # uuid4().hex's format, without making a UUID
 
 
 def request_id_from(sent: str | None) -> str:

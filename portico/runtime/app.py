@@ -19,6 +19,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -80,35 +81,20 @@ class FunctionState:
     draining: threading.Event = field(default_factory=threading.Event)
     watchdog: deadline.Watchdog = field(default_factory=deadline.Watchdog)
     request_log: RequestLog = field(init=False)
-    # This function's metric series, bound once: a labels() lookup per request costs more than
-    # the update itself.
-    in_flight: Any = field(init=False)
-    series: dict[tuple[str, int], tuple[Any, Any]] = field(init=False, default_factory=dict)
+    tally: metrics.RouteTally = field(init=False)
 
     def __post_init__(self) -> None:
-        self.in_flight = metrics.IN_FLIGHT.labels(self.manifest.name)
         self.request_log = RequestLog(log, self.manifest.name)
+        self.tally = metrics.REQUESTS.route(self.manifest.name, self.api.route.path)
 
     def answered(
         self, method: str, path: str, status: int, seconds: float, request_id: str
     ) -> None:
         """One answer of the function's route: its metric series and its request log line."""
-        self.observe(method, status, seconds)
+        self.tally.answered(method, status, seconds)
         self.request_log.write(
             f"{method} {path} -> {status} in {seconds * 1000:.1f} ms", request_id
         )
-
-    def observe(self, method: str, status: int, seconds: float) -> None:
-        series = self.series.get((method, status))
-        if series is None:
-            labels = (self.manifest.name, self.api.route.path, method)
-            series = (
-                metrics.REQUESTS.labels(*labels, status),
-                metrics.REQUEST_SECONDS.labels(*labels),
-            )
-            self.series[(method, status)] = series
-        series[0].inc()
-        series[1].observe(seconds)
 
 
 def flask_rule(path: str) -> str:
@@ -175,25 +161,22 @@ def current_request() -> flask.Request:
 
 
 def invoke(state: FunctionState, path_params: dict[str, str]) -> Response:
-    state.in_flight.inc()
-    try:
-        incoming = current_request()
-        environ = incoming.environ
-        environ[INVOKED] = True
-        query = incoming.args.to_dict()
-        check_url_text(path_params, query)
-        event = Request(
-            body=parse_body(state, incoming),
-            path_params=path_params,
-            query=query,
-            caller=authenticated_caller(state, environ),
-            headers=handler_headers(environ),
-            request_id=environ[REQUEST_ID],
-        )
-        idempotent = idempotent_request(state.api, event, incoming)
-        result = run_with_deadline(state, event, idempotent, incoming)
-    finally:
-        state.in_flight.dec()
+    incoming = current_request()
+    environ = incoming.environ
+    environ[INVOKED] = True  # from here on, RequestScope calls state.answered
+    state.tally.started()
+    query = incoming.args.to_dict()
+    check_url_text(path_params, query)
+    event = Request(
+        body=parse_body(state, incoming),
+        path_params=path_params,
+        query=query,
+        caller=authenticated_caller(state, environ),
+        headers=HandlerHeaders(environ),
+        request_id=environ[REQUEST_ID],
+    )
+    idempotent = idempotent_request(state.api, event, incoming)
+    result = run_with_deadline(state, event, idempotent, incoming)
     response = to_response(result)
     out = (
         json_response(response.body, response.status)
@@ -205,17 +188,37 @@ def invoke(state: FunctionState, path_params: dict[str, str]) -> Response:
     return out
 
 
-def handler_headers(environ: dict[str, Any]) -> dict[str, str]:
-    """The request's headers as werkzeug names them (its EnvironHeaders, without the walk's
-    per-item overhead), less the gateway's secret."""
-    found = {}
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            if key not in BODY_HEADER_KEYS and key != SECRET_KEY:
-                found[key[5:].replace("_", "-").title()] = value
-        elif key in CONTENT_KEYS and value:
-            found[key.replace("_", "-").title()] = value
-    return found
+class HandlerHeaders(Mapping[str, str]):
+    """The request's headers as werkzeug names them, less the gateway's secret: read from the
+    WSGI environ when the handler first looks (most never do)."""
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self._environ = environ
+        self._headers: dict[str, str] | None = None
+
+    def _all(self) -> dict[str, str]:
+        if self._headers is None:
+            found = {}
+            for key, value in self._environ.items():
+                if key.startswith("HTTP_"):
+                    if key not in BODY_HEADER_KEYS and key != SECRET_KEY:
+                        found[key[5:].replace("_", "-").title()] = value
+                elif key in CONTENT_KEYS and value:
+                    found[key.replace("_", "-").title()] = value
+            self._headers = found
+        return self._headers
+
+    def __getitem__(self, name: str) -> str:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return repr(self._all())
 
 
 def idempotent_request(
