@@ -41,10 +41,16 @@ class Profile:
     cold_starts: int  # samples per cold-start measurement
     jobs: int  # review jobs per worker
     outbox_rate: float  # messages per second in the outbox-lag runs
+    # Closed-model comparisons run this many rounds, the competitors interleaved, and report
+    # each one's median round: a shared machine's speed drifts by tens of percent within a
+    # minute, which one run after the other would read as a difference between competitors.
+    rounds: int = 1
 
 
 QUICK = Profile("quick", warmup=1.0, duration=3.0, cold_starts=3, jobs=300, outbox_rate=100)
-FULL = Profile("full", warmup=2.0, duration=10.0, cold_starts=7, jobs=2000, outbox_rate=100)
+FULL = Profile(
+    "full", warmup=2.0, duration=10.0, cold_starts=7, jobs=2000, outbox_rate=100, rounds=3
+)
 
 
 @dataclass

@@ -97,6 +97,35 @@ def load_row(variant: str, result: dict[str, Any], *, baseline: bool = False) ->
     }
 
 
+def median_round(variant: str, results: Sequence[dict[str, Any]], *, baseline: bool = False) -> Row:
+    """The row of the round with the median throughput, every round's throughput beside it."""
+    ordered = sorted(results, key=lambda result: result["throughput"])
+    row = load_row(variant, ordered[(len(ordered) - 1) // 2], baseline=baseline)
+    row["rounds"] = [result["throughput"] for result in results]
+    return row
+
+
+def rounds_note(bench: Bench) -> str:
+    if bench.profile.rounds == 1:
+        return ""
+    return (
+        f" The closed-model rows are each the median of {bench.profile.rounds} rounds, the "
+        "competitors interleaved round by round (every round's req/s is in latest.json)."
+    )
+
+
+def interleaved(
+    bench: Bench, runs: Sequence[tuple[str, Callable[[], dict[str, Any]]]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each named load run, `bench.profile.rounds` times, one of each per round."""
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in runs}
+    for round_number in range(1, bench.profile.rounds + 1):
+        for name, run in runs:
+            with bench.step(f"{name}: closed model, round {round_number}/{bench.profile.rounds}"):
+                results[name].append(run())
+    return results
+
+
 def add_ratios(rows: Sequence[Row], key: str) -> None:
     """Each row's `key` as a fraction of the baseline row's."""
     base = next(r for r in rows if r.get("baseline"))[key]
@@ -151,7 +180,7 @@ def runtime_overhead(bench: Bench) -> Scenario:
         f"GET /hello returning a constant JSON object; closed model, {CONNECTIONS} connections. "
         f"Each server is one gunicorn gthread worker with {THREADS} threads and 75 s keep-alive. "
         "The last row is the Portico runtime without its one JSON log line per request "
-        "(PORTICO_LOG_LEVEL=WARNING), to show what that line costs.",
+        "(PORTICO_LOG_LEVEL=WARNING), to show what that line costs." + rounds_note(bench),
         LOAD_COLUMNS,
         chart=["ratio"],
         chart_label="throughput vs bare Flask",
@@ -164,16 +193,26 @@ def runtime_overhead(bench: Bench) -> Scenario:
         ("functions-framework", functions_framework, "/hello", env),
         ("Portico runtime, request log off", portico_hello, "/readyz", quiet),
     ]
-    for i, (variant, command, ready_path, server_env) in enumerate(competitors):
+    servers: dict[str, tuple[Server, int]] = {}
+    for variant, command, ready_path, server_env in competitors:
         server_port = port()
         ready_url = local(server_port, ready_path)
-        server = bench.server(variant, command(server_port), server_env, ready_url)
-        with bench.step(f"{variant}: closed model"):
-            server.start()
-            result = bench.load(local(server_port, "/hello"), server=[server])
+        servers[variant] = (
+            bench.server(variant, command(server_port), server_env, ready_url),
+            server_port,
+        )
+        with bench.step(f"starting {variant}"):
+            servers[variant][0].start()
+
+    def run(variant: str) -> Callable[[], dict[str, Any]]:
+        server, server_port = servers[variant]
+        return lambda: bench.load(local(server_port, "/hello"), server=[server])
+
+    results = interleaved(bench, [(variant, run(variant)) for variant in servers])
+    for i, (variant, (server, _)) in enumerate(servers.items()):
         bench.record_memory(f"{variant} (trivial handler)", server)
         server.stop()
-        scenario.rows.append(load_row(variant, result, baseline=i == 0))
+        scenario.rows.append(median_round(variant, results[variant], baseline=i == 0))
     add_ratios(scenario.rows, "throughput")
     return scenario
 
@@ -189,7 +228,7 @@ def claims_write_path(bench: Bench) -> Scenario:
         "to Redis) against submit-claim on the Portico runtime (outbox, idempotency key, "
         "deadline, schema), called directly and through the dev gateway (key-auth). Closed "
         f"model, {CONNECTIONS} connections; then the gateway path at half its peak rate "
-        "(open model).",
+        "(open model)." + rounds_note(bench),
         LOAD_COLUMNS,
         chart=["ratio"],
         chart_label="throughput vs the naive handler",
@@ -204,33 +243,43 @@ def claims_write_path(bench: Bench) -> Scenario:
         env,
         local(naive_port, "/healthz"),
     )
-    with bench.step("naive handler (bare Flask): closed model"):
-        naive.start()
-        result = bench.load(local(naive_port, "/claims"), headers=AS_ALICE, server=[naive], **post)
-    bench.record_memory("naive claims handler (bare Flask)", naive)
-    naive.stop()
-    scenario.rows.append(load_row("naive handler, bare Flask", result, baseline=True))
-
     function, gateway, function_port, gateway_port = function_behind_gateway(
         bench, "submit-claim", env
     )
-    idempotent: dict[str, Any] = {"unique_header": headers.IDEMPOTENCY_KEY, **post}
-    with bench.step("submit-claim on the Portico runtime, direct: closed model"):
+    with bench.step("starting the naive handler, submit-claim and the dev gateway"):
+        naive.start()
         function.start()
-        result = bench.load(
-            local(function_port, "/claims"), headers=AS_ALICE, server=[function], **idempotent
-        )
-    scenario.rows.append(load_row("Portico function, direct", result))
-    with bench.step("submit-claim through the dev gateway: closed model"):
         gateway.start()
-        result = bench.load(
-            local(gateway_port, "/claims"),
-            headers=WITH_KEY,
-            server=[gateway, function],
-            **idempotent,
-        )
-    peak = result["throughput"]
-    scenario.rows.append(load_row("Portico, through the gateway", result))
+    idempotent: dict[str, Any] = {"unique_header": headers.IDEMPOTENCY_KEY, **post}
+    runs: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        (
+            "naive handler, bare Flask",
+            lambda: bench.load(
+                local(naive_port, "/claims"), headers=AS_ALICE, server=[naive], **post
+            ),
+        ),
+        (
+            "Portico function, direct",
+            lambda: bench.load(
+                local(function_port, "/claims"), headers=AS_ALICE, server=[function], **idempotent
+            ),
+        ),
+        (
+            "Portico, through the gateway",
+            lambda: bench.load(
+                local(gateway_port, "/claims"),
+                headers=WITH_KEY,
+                server=[gateway, function],
+                **idempotent,
+            ),
+        ),
+    ]
+    results = interleaved(bench, runs)
+    for i, (variant, _) in enumerate(runs):
+        scenario.rows.append(median_round(variant, results[variant], baseline=i == 0))
+    peak = scenario.rows[2]["throughput"]
+    bench.record_memory("naive claims handler (bare Flask)", naive)
+    naive.stop()
     bench.record_memory("submit-claim function (after POST /claims load)", function)
     bench.record_memory("dev gateway (after POST /claims load)", gateway)
     rate = max(1.0, round(peak / 2))
