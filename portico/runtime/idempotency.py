@@ -2,8 +2,9 @@
 response back instead of running again.
 
 Everything happens inside the invocation's own transaction:
-- `pg_try_advisory_xact_lock` on (consumer, key): if another request with that key is still
-  running, this one gets 409 at once (it holds the lock until it commits or rolls back);
+- `pg_try_advisory_xact_lock` on (consumer, key), in `portico_idempotency_claim` with the
+  lookup: if another request with that key is still running, this one gets 409 at once (it
+  holds the lock until it commits or rolls back);
 - a stored response for the key with a different request fingerprint: 422;
 - a stored response with the same fingerprint: replayed, with `Idempotent-Replayed: true`;
 - otherwise the handler runs and its response is stored in the same transaction as its
@@ -81,39 +82,29 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 
 
 def lookup(tx: Transaction, request: IdempotentRequest) -> Response | None:
-    """The stored response to replay, None to go ahead; 409/422 problems otherwise. The lock and
-    the lookup travel in one round trip, as two statements: the lookup's snapshot is taken after
-    the lock is held, so it sees whatever a previous holder committed."""
-    lock, lookup = tx.run(
-        [
-            (
-                "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0)) AS acquired",
-                (f"{request.consumer}\x1f{request.key}",),
-            ),
-            (
-                "SELECT fingerprint, status, headers, body FROM portico_idempotency_keys"
-                " WHERE consumer = %s AND key = %s AND expires_at > now()",
-                (request.consumer, request.key),
-            ),
-        ]
-    )
-    acquired = lock.fetchone()
-    if acquired is None or not acquired["acquired"]:
+    """The stored response to replay, None to go ahead; 409/422 problems otherwise. One
+    statement takes the key's lock and then reads the key (the migration
+    portico-0002-idempotency-claim says why that order needs a function)."""
+    found = tx.execute(
+        "SELECT acquired, fingerprint, status, headers, body"
+        " FROM portico_idempotency_claim(%s, %s)",
+        (request.consumer, request.key),
+    ).fetchone()
+    if found is None or not found["acquired"]:
         raise problems.Conflict(
             f"a request with this {headers.IDEMPOTENCY_KEY} is still being processed; "
             "retry once it has finished",
             headers={headers.RETRY_AFTER: "1"},
         )
-    stored = lookup.fetchone()
-    if stored is None:
+    if found["fingerprint"] is None:
         return None
-    if stored["fingerprint"] != request.fingerprint:
+    if found["fingerprint"] != request.fingerprint:
         raise problems.Unprocessable(
             f"this {headers.IDEMPOTENCY_KEY} was already used for a different request; "
             "use a new key for a new request"
         )
-    replay_headers = {**stored["headers"], headers.IDEMPOTENT_REPLAYED: "true"}
-    return Response(status=stored["status"], body=stored["body"], headers=replay_headers)
+    replay_headers = {**found["headers"], headers.IDEMPOTENT_REPLAYED: "true"}
+    return Response(status=found["status"], body=found["body"], headers=replay_headers)
 
 
 def record(request: IdempotentRequest, response: Response) -> Statement:

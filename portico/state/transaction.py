@@ -45,6 +45,22 @@ def unavailable() -> problems.ServiceUnavailable:
     )
 
 
+def one_statement(statements: Sequence[Statement]) -> Statement:
+    """Data-modifying statements as one: each a CTE of a statement that selects nothing (they
+    see one snapshot, which the independent writes deferred to a commit do not mind). Postgres
+    parses and plans one statement instead of several, and psycopg sends one."""
+    if len(statements) == 1:
+        return statements[0]
+    ctes: list[str] = []
+    params: list[Any] = []
+    for n, (sql, each) in enumerate(statements):
+        if not isinstance(sql, str) or isinstance(each, Mapping):
+            raise TypeError("a deferred statement is SQL text with positional parameters")
+        ctes.append(f"w{n} AS ({sql})")
+        params.extend(each or ())
+    return f"WITH {', '.join(ctes)} SELECT", params
+
+
 class DeadlineExceeded(Exception):
     """The invocation ran past its function's timeout_seconds."""
 
@@ -88,7 +104,8 @@ class Transaction:
             return [self._conn.execute(sql, params) for sql, params in statements]
 
     def defer(self, statement: Statement) -> None:
-        """A statement to send with the COMMIT, in the same round trip (if nothing fails first)."""
+        """A data-modifying statement (INSERT, UPDATE or DELETE, no RETURNING) to run just
+        before the COMMIT, in the same round trip, if nothing fails first."""
         self._deferred.append(statement)
 
     def _first_statements(self, statements: Sequence[Statement]) -> list[Cursor[DictRow]]:
@@ -127,7 +144,7 @@ class Transaction:
 
     def commit(self) -> None:
         if self._deferred and self._conn is None:  # they are the transaction's first statements
-            self.run(self._deferred)
+            self.run([one_statement(self._deferred)])
             self._deferred = []
         with self._lock:
             self.check_deadline()
@@ -139,8 +156,7 @@ class Transaction:
             conn.commit()
             return
         with conn.pipeline():
-            for sql, params in deferred:
-                conn.execute(sql, params)
+            conn.execute(*one_statement(deferred))
             conn.commit()
 
     def rollback(self) -> None:
