@@ -84,7 +84,7 @@ class FunctionState:
     tally: metrics.RouteTally = field(init=False)
 
     def __post_init__(self) -> None:
-        self.request_log = RequestLog(log, self.manifest.name)
+        self.request_log = RequestLog(log, self.manifest.name, background=True)
         self.tally = metrics.REQUESTS.route(self.manifest.name, self.api.route.path)
 
     def answered(

@@ -112,6 +112,7 @@ class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
             if state is not None:
                 state.executor.shutdown(wait=True, cancel_futures=False)
                 state.resources.close()
+                state.request_log.close()
                 log.info("stopped")
 
     def _state(self) -> FunctionState | None:

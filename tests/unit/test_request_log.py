@@ -85,3 +85,32 @@ def test_a_stream_without_a_file_descriptor_gets_the_line_too():
     stream = io.StringIO()
     RequestLog(logger, "f", stream).write("GET / -> 200 in 1.0 ms", "req-9")
     assert json.loads(stream.getvalue())["request_id"] == "req-9"
+
+
+def test_in_the_background_every_line_is_written_whole_and_in_order_per_thread(tmp_path):
+    import threading
+
+    logger = logging.getLogger("portico.runtime.app")
+    logger.setLevel(logging.INFO)
+    path = tmp_path / "log"
+    with path.open("w") as stream:
+        log = RequestLog(logger, "f", stream, background=True)
+
+        def serve(thread: int) -> None:
+            for n in range(500):
+                log.write(f"GET /{thread}/{n} -> 200 in 0.1 ms", f"r{thread}")
+
+        threads = [threading.Thread(target=serve, args=(t,)) for t in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        log.close()
+        log.write("GET /after -> 200 in 0.1 ms", "late")  # after close: written directly
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+
+    assert len(lines) == 8 * 500 + 1
+    for thread in range(8):
+        mine = [line["message"] for line in lines if line["request_id"] == f"r{thread}"]
+        assert mine == [f"GET /{thread}/{n} -> 200 in 0.1 ms" for n in range(500)]
+    assert lines[-1]["request_id"] == "late"
