@@ -145,16 +145,17 @@ class RequestLog:
 
     def _start_writer(self) -> None:
         with self._lock:  # started on first use: never before a fork
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._drain, name="request-log", daemon=True)
+            if self._writer is None and self._queue is not None:
+                self._writer = threading.Thread(
+                    target=self._drain, args=(self._queue,), name="request-log", daemon=True
+                )
                 self._writer.start()
 
-    def _drain(self) -> None:
-        assert self._queue is not None
+    def _drain(self, pending: queue.SimpleQueue[str | None]) -> None:
         while True:
-            lines = [self._queue.get()]
-            while not self._queue.empty() and len(lines) < 512:
-                lines.append(self._queue.get())
+            lines = [pending.get()]
+            while not pending.empty() and len(lines) < 512:
+                lines.append(pending.get())
             done = None in lines
             text = "".join(line for line in lines if line is not None)
             if text:
