@@ -81,7 +81,7 @@ test-chart: $(STAMP) ## Chart tests: render with the real Helm engine, lint, val
 test-faults: $(STAMP) ## Fault tests (kill and restart real processes), printing their figures
 	$(BIN)/pytest -s tests/faults
 
-bench: $(STAMP) ## Benchmark Portico side by side with its baselines (~5 min); writes bench/results/latest.{json,md,png}
+bench: $(STAMP) ## Benchmark Portico side by side with its baselines (~9 min); writes bench/results/latest.{json,md,png}
 	$(BIN)/python -m bench
 
 bench-quick: $(STAMP) ## The same benchmark with short runs (under 2 min): a smoke run, same three files
