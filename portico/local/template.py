@@ -49,6 +49,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
+from portico.local.processes import process_is_alive
 from portico.settings import mark_started
 
 log = logging.getLogger("portico.local.template")
@@ -269,25 +270,10 @@ def json_lines(control: socket.socket) -> Iterator[dict[str, Any]]:
 def watch_orphans(children: list[TemplateChild]) -> None:
     """Children that outlived their template belong to PID 1 now: poll until each is gone."""
     while children:
-        for child in [c for c in children if not is_alive(c.pid)]:
+        for child in [c for c in children if not process_is_alive(c.pid)]:
             child.exited(UNKNOWN_RETURNCODE)
             children.remove(child)
         time.sleep(ORPHAN_POLL_SECONDS)
-
-
-def is_alive(pid: int) -> bool:
-    """The process exists and is no zombie (an orphan waits for PID 1 to reap it)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (macOS): a zombie counts as alive until it is reaped
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 # --- the template process ---------------------------------------------------------------------
