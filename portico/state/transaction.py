@@ -61,6 +61,15 @@ def one_statement(statements: Sequence[Statement]) -> Statement:
     return f"WITH {', '.join(ctes)} SELECT", params
 
 
+def send(conn: Connection, statements: Sequence[Statement]) -> list[Cursor[DictRow]]:
+    """One statement as it is; several in one round trip (psycopg's pipeline, which costs more
+    CPU than it saves for one)."""
+    if len(statements) == 1:
+        return [conn.execute(*statements[0])]
+    with conn.pipeline():
+        return [conn.execute(sql, params) for sql, params in statements]
+
+
 class DeadlineExceeded(Exception):
     """The invocation ran past its function's timeout_seconds."""
 
@@ -98,10 +107,7 @@ class Transaction:
         self.check_deadline()
         if self._conn is None:
             return self._first_statements(statements)
-        if len(statements) == 1:
-            return [self._conn.execute(*statements[0])]
-        with self._conn.pipeline():
-            return [self._conn.execute(sql, params) for sql, params in statements]
+        return send(self._conn, statements)
 
     def defer(self, statement: Statement) -> None:
         """A data-modifying statement (INSERT, UPDATE or DELETE, no RETURNING) to run just
@@ -115,10 +121,7 @@ class Transaction:
         for _ in range(self._pool.max_size + 1):
             conn = self._checkout()
             try:
-                if len(statements) == 1:
-                    return [conn.execute(*statements[0])]
-                with conn.pipeline():
-                    return [conn.execute(sql, params) for sql, params in statements]
+                return send(conn, statements)
             except psycopg.OperationalError:
                 if not conn.broken:
                     raise  # the statements' own failure (a cancelled one, say), not the link's
