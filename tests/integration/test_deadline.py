@@ -24,7 +24,8 @@ pytestmark = pytest.mark.integration
 def writes(clean_state: Services) -> Iterator[Process]:
     env = {**clean_state.urls, "PORTICO_FUNCTIONS_DIR": str(TEST_FUNCTIONS_DIR)}
     port = free_port()
-    with Process(["serve", "write-then-sleep", "--port", str(port)], env, port) as server:
+    server = Process(["serve", "write-then-sleep", "--port", str(port)], env, port)
+    with server:
         server.wait_ready()
         yield server
 

@@ -110,7 +110,7 @@ def test_in_the_background_every_line_is_written_whole_and_in_order_per_thread(t
     lines = [json.loads(line) for line in path.read_text().splitlines()]
 
     assert len(lines) == 8 * 500 + 1
-    for thread in range(8):
-        mine = [line["message"] for line in lines if line["request_id"] == f"r{thread}"]
-        assert mine == [f"GET /{thread}/{n} -> 200 in 0.1 ms" for n in range(500)]
+    for number in range(8):
+        mine = [line["message"] for line in lines if line["request_id"] == f"r{number}"]
+        assert mine == [f"GET /{number}/{n} -> 200 in 0.1 ms" for n in range(500)]
     assert lines[-1]["request_id"] == "late"
