@@ -32,6 +32,11 @@ from portico.state.jobs import rq_queue
 log = logging.getLogger("portico.queueing.relay")
 
 POLL_SECONDS = 0.2  # how often the relay looks at the outbox, unless a full batch waits
+# After a pass that found only rows the fast path had delivered: deleting them five times a
+# second put the relay's writes beside every fast-path commit (that path's p99 lag went from
+# 3.2 to 3.8-5.4 ms in the bench; with this, 3.4-3.9). An undelivered row waits at most this long
+# more.
+CLEANUP_SECONDS = 1.0
 BATCH_SIZE = 200
 MAINTENANCE_SECONDS = 2.0
 RETENTION_SECONDS = 3600.0
@@ -79,13 +84,14 @@ class Relay:
                 log.warning("relay pass failed, retrying: %s", exc)
                 self.stopping.wait(1.0)
                 continue
-            if settled < BATCH_SIZE:
-                self.stopping.wait(POLL_SECONDS)
+            if settled.rows < BATCH_SIZE:
+                only_marked = settled.rows and not settled.delivered
+                self.stopping.wait(CLEANUP_SECONDS if only_marked else POLL_SECONDS)
         self.scheduler.release_locks()  # type: ignore[no-untyped-call]
 
-    def settle(self) -> int:
+    def settle(self) -> outbox.Settled:
         with self.resources.pool.connection() as conn:
-            return outbox.relay_batch(
+            return outbox.settle_batch(
                 conn,
                 self.resources.redis,
                 self.resources.consumers,

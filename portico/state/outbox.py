@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from psycopg.types.json import Jsonb
@@ -74,6 +74,11 @@ def push_committed(
         pipeline.execute()
 
 
+class Settled(NamedTuple):
+    rows: int  # rows deleted
+    delivered: int  # of them, pushed by this pass (the fast path had not)
+
+
 def relay_batch(
     conn: Connection,
     redis_client: redis.Redis,
@@ -84,6 +89,20 @@ def relay_batch(
 ) -> int:
     """Settle one batch of rows older than the grace period: deliver those the fast path did
     not, delete them all. Returns how many rows it settled."""
+    return settle_batch(
+        conn, redis_client, consumers, grace_seconds=grace_seconds, batch_size=batch_size
+    ).rows
+
+
+def settle_batch(
+    conn: Connection,
+    redis_client: redis.Redis,
+    consumers: Mapping[str, JobPolicy],
+    *,
+    grace_seconds: float,
+    batch_size: int = 200,
+) -> Settled:
+    """relay_batch, saying also how many of the rows it had to deliver."""
     with conn.transaction():
         rows = conn.execute(
             "SELECT message_id, queue, message FROM portico_outbox"
@@ -92,7 +111,7 @@ def relay_batch(
             (grace_seconds, batch_size),
         ).fetchall()
         if not rows:
-            return 0
+            return Settled(0, 0)
         marks = [delivered_key(r["message_id"]) for r in rows]
         marked = redis_client.mget(marks)
         undelivered = [r for r, mark in zip(rows, marked, strict=True) if mark is None]
@@ -101,7 +120,7 @@ def relay_batch(
     redis_client.delete(*marks)  # after the commit: a crash before it leaves only a stale mark
     if undelivered:
         log.info("relayed %d message(s)", len(undelivered))
-    return len(rows)
+    return Settled(len(rows), len(undelivered))
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
