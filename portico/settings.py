@@ -65,7 +65,8 @@ class Settings:
     relay_grace_seconds: float = 2.0
     # How long a worker remembers a processed message id (its effectively-once window).
     processed_retention_days: int = 14
-    # Past a job's timeout, how long before RQ's maintenance treats it as abandoned.
+    # Past a job's timeout, how long before RQ's maintenance treats it as abandoned; also how
+    # long a job dequeued but never started waits before the relay requeues it.
     abandoned_job_grace_seconds: int = 15
     # When the process started (epoch seconds), for the cold-start metric.
     started_at: float = field(default_factory=time.time)

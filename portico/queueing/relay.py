@@ -4,7 +4,8 @@
   behind, deletes the ones it delivered.
 - Does RQ's housekeeping even while every worker is scaled to zero: moves due retries from the
   scheduled registry onto their queues (RQ's scheduler lock, so only one process does it) and
-  cleans the registries, which retries jobs abandoned by a killed worker.
+  cleans the registries, which retries jobs abandoned by a killed worker, and requeues the
+  jobs a worker dequeued but died before starting (portico.state.jobs.requeue_stranded).
 - Deletes expired idempotency keys and old processed-message records.
 """
 
@@ -27,7 +28,7 @@ from portico.runtime.health import serve_health
 from portico.runtime.resources import Resources
 from portico.settings import Settings
 from portico.state import outbox
-from portico.state.jobs import rq_queue
+from portico.state.jobs import requeue_stranded, rq_queue
 
 log = logging.getLogger("portico.queueing.relay")
 
@@ -57,11 +58,13 @@ class Relay:
         *,
         grace_seconds: float,
         retention_days: int,
+        stranded_grace_seconds: float = Settings.abandoned_job_grace_seconds,
     ) -> None:
         self.resources = resources
         self.queues = queues
         self.grace_seconds = grace_seconds  # the fast path's turn before the relay's
         self.retention_days = retention_days
+        self.stranded_grace_seconds = stranded_grace_seconds
         self.stopping = threading.Event()
         self.scheduler = RQScheduler(
             queues,
@@ -107,7 +110,14 @@ class Relay:
             if self.scheduler.acquire_locks():  # type: ignore[no-untyped-call]
                 self.scheduler.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
             for name in self.queues:
-                clean_registries(rq_queue(self.resources.redis, name))
+                queue = rq_queue(self.resources.redis, name)
+                clean_registries(queue)
+                if requeued := requeue_stranded(queue, self.stranded_grace_seconds):
+                    log.warning(
+                        "requeued %d job(s) on %s that a worker took but never started",
+                        requeued,
+                        name,
+                    )
         if now >= self._next_retention:
             self._next_retention = now + RETENTION_SECONDS
             self.purge_expired()
@@ -144,6 +154,7 @@ def run_relay(settings: Settings, *, host: str = "127.0.0.1", port: int | None =
         queue_names(manifests),
         grace_seconds=settings.relay_grace_seconds,
         retention_days=settings.processed_retention_days,
+        stranded_grace_seconds=settings.abandoned_job_grace_seconds,
     )
     signal.signal(signal.SIGTERM, relay.stop)
     signal.signal(signal.SIGINT, relay.stop)

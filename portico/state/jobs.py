@@ -17,6 +17,7 @@ from typing import Any
 import redis
 from rq import Queue, Retry
 from rq.serializers import JSONSerializer
+from rq.utils import now
 
 from portico.contract import Message
 
@@ -97,3 +98,39 @@ def enqueue(
         failure_ttl=FAILED_JOB_TTL_SECONDS,
         pipeline=pipeline,
     )
+
+
+# Atomic, so a worker that starts the job meanwhile (its LREM from the intermediate list) and
+# this rescue cannot both win: the job goes back on its queue only if it was still stranded.
+_REQUEUE_STRANDED = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
+    redis.call('LPUSH', KEYS[2], ARGV[1])
+    redis.call('DEL', KEYS[3])
+    return 1
+end
+return 0
+"""
+
+
+def requeue_stranded(queue: Queue, grace_seconds: float) -> int:
+    """Put back on `queue` the jobs a worker dequeued but never started.
+
+    RQ moves a job from its queue to an intermediate list (BLMOVE) and only then records it as
+    started; a worker that dies in between (Redis killed under it, kill -9) leaves the job on
+    neither, and RQ's own clean-up runs only in a live worker, a minute later, and fails the job.
+    The job never ran, so it is requeued, once it has been seen stranded for `grace_seconds`
+    (a live worker takes a job from that list to its started registry within milliseconds).
+    Returns how many were requeued."""
+    intermediate = queue.intermediate_queue
+    started = set(queue.started_job_registry.get_job_ids(cleanup=False))
+    requeue = queue.connection.register_script(_REQUEUE_STRANDED)
+    requeued = 0
+    for stranded in intermediate.get_job_ids():
+        if stranded in started or intermediate.set_first_seen(stranded):
+            continue
+        first_seen = intermediate.get_first_seen(stranded)
+        if first_seen is None or (now() - first_seen).total_seconds() < grace_seconds:
+            continue
+        keys = [intermediate.key, queue.key, intermediate.get_first_seen_key(stranded)]
+        requeued += int(requeue(keys=keys, args=[stranded]))
+    return requeued
