@@ -9,8 +9,9 @@ May import: the top-level modules only.
 The modules, one concept each: `vocabulary` (HTTP methods, auth modes, resource kinds),
 `model` (the dataclasses), `routes` (parsing and matching routes), `errors`, `lines` (YAML
 with the line of every field), `checker` and `fields` (the checking framework and the value
-parsers), `sections` and `api_section` (reading each section), `deployment` (checks between
-manifests), `loading` (finding and loading files); `limits` and `request_schema` as before.
+parsers), `sections`, `api_section` and `dependencies_section` (reading each section),
+`deployment` (checks between manifests), `loading` (finding and loading files); `limits` and
+`request_schema` as before.
 """
 
 from portico.manifest.deployment import check_deployment
@@ -20,13 +21,16 @@ from portico.manifest.model import (
     Api,
     Cache,
     Cors,
+    Dependency,
     FunctionSpec,
     Idempotency,
     Jwt,
     Manifest,
     RateLimit,
+    RequestExample,
     Resource,
     Scale,
+    StandIn,
     Trigger,
 )
 from portico.manifest.routes import Route
@@ -39,6 +43,7 @@ __all__ = [
     "Auth",
     "Cache",
     "Cors",
+    "Dependency",
     "FunctionSpec",
     "HttpMethod",
     "Idempotency",
@@ -47,10 +52,12 @@ __all__ = [
     "ManifestError",
     "ManifestErrors",
     "RateLimit",
+    "RequestExample",
     "Resource",
     "ResourceKind",
     "Route",
     "Scale",
+    "StandIn",
     "Trigger",
     "check_deployment",
     "load_all",

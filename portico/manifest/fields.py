@@ -102,3 +102,39 @@ BYTES = WholeNumber(1, unit="bytes")
 SECONDS = WholeNumber(1, unit="seconds")
 SECONDS_OR_ZERO = WholeNumber(0, unit="seconds")
 HOURS = WholeNumber(1, unit="hours")
+
+BASE_URL = Text(
+    re.compile(r"https?://[^/\s?#]+(/[^\s?#]*)?"),
+    "a base URL such as 'http://payments.internal:8080' or 'https://api.example.com/v1'",
+)
+ENV_VARIABLE = Text(
+    re.compile(r"[A-Z][A-Z0-9_]{0,99}"),
+    "an environment variable name (upper-case letters, digits and '_') such as "
+    "'PAYMENT_PROVIDER_URL'",
+)
+LINT_CODE = Text(re.compile(r"PB[0-9]{3}"), "a boundary rule code such as 'PB101'")
+REASON = Text(
+    re.compile(r"(?s)\s*\S.{0,499}"),
+    "a reason (text, at most 500 characters) saying why the rule does not apply",
+)
+DEPENDENCY_RETRIES = WholeNumber(0, 5)
+
+
+@dataclass(frozen=True)
+class Seconds:
+    """A duration in seconds, fractions allowed (a dependency call is often well under one)."""
+
+    low: float
+    high: float
+
+    def __call__(self, value: object) -> float:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and self.low < float(value) <= self.high:  # type: ignore[arg-type]
+            return float(value)  # type: ignore[arg-type]
+        raise ValueError(
+            f"expected a number of seconds above {self.low:g} and at most {self.high:g} "
+            f"(such as 2 or 0.5), got {describe(value)}"
+        )
+
+
+DEPENDENCY_TIMEOUT = Seconds(0.0, 900.0)

@@ -45,6 +45,15 @@ class Jwt:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestExample:
+    """`api.example`: one request a client could send, for the OpenAPI document and the README."""
+
+    path: dict[str, str]
+    query: dict[str, str]
+    body: Any
+
+
+@dataclass(frozen=True, slots=True)
 class Api:
     route: Route
     auth: Auth
@@ -55,6 +64,7 @@ class Api:
     max_body_bytes: int
     idempotency: Idempotency | None
     cors: Cors | None
+    example: RequestExample | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +98,32 @@ class Resource:
 
 
 @dataclass(frozen=True, slots=True)
+class StandIn:
+    """`dependencies.<binding>.stand_in`: a WSGI app of the function's own that `portico dev`
+    serves in place of the real system (a payment provider, a mail relay), on a port of its
+    choosing, with its URL in the dependency's variable. Never deployed."""
+
+    serve: str  # as written: "providers/payments.py:app"
+    app_file: Path
+    attr: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dependency:
+    """`dependencies.<binding>`: a system the handler calls while its client waits, reached as
+    `ctx.<binding>` (an HTTP client bounded by `timeout_seconds` and the function's deadline)."""
+
+    binding: str
+    url_env: str  # the variable that holds the base URL (a chart value in the cluster)
+    url: str | None  # the base URL when that variable is unset
+    timeout_seconds: float
+    # Extra attempts after a connection failure or a 502/503/504, made only for requests that
+    # are safe to repeat: an idempotent method, or one carrying an Idempotency-Key header.
+    retries: int
+    stand_in: StandIn | None
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     name: str
     path: Path
@@ -96,6 +132,9 @@ class Manifest:
     trigger: Trigger | None
     function: FunctionSpec
     resources: tuple[Resource, ...]
+    dependencies: tuple[Dependency, ...] = ()
+    # `lint.allow`: boundary rules silenced for this function, each with the reason given.
+    lint_allow: tuple[tuple[str, str], ...] = ()
     # Where each field is written, so cross-manifest errors can point at a line.
     _lines: LineIndex = dataclasses.field(
         default_factory=lambda: LineIndex(), repr=False, compare=False

@@ -8,10 +8,11 @@ import keyword
 from portico.manifest import fields
 from portico.manifest.api_section import read_api
 from portico.manifest.checker import Checker, Section
+from portico.manifest.dependencies_section import read_dependencies, read_lint
 from portico.manifest.model import FunctionSpec, Manifest, Resource, Scale, Trigger
 from portico.manifest.wording import describe, display
 
-_TOP_FIELDS = ("name", "api", "trigger", "function", "resources")
+_TOP_FIELDS = ("name", "api", "trigger", "function", "resources", "dependencies", "lint")
 _FUNCTION_FIELDS = ("handler", "timeout_seconds", "concurrency", "scale", "memory")
 _DEFAULT_SCALE = Scale(min=0, max=5)
 
@@ -26,10 +27,23 @@ def build_manifest(checker: Checker, document: object) -> Manifest | None:
     trigger = _trigger(top)
     function = _function(top)
     resources = _resources(top)
+    dependencies = read_dependencies(top, {r.binding for r in resources})
+    lint_allow = read_lint(top)
     if function is None:
         return None
     file = checker.file
-    return Manifest(name, file, file.parent, api, trigger, function, resources, checker.lines)
+    return Manifest(
+        name,
+        file,
+        file.parent,
+        api,
+        trigger,
+        function,
+        resources,
+        dependencies,
+        lint_allow,
+        checker.lines,
+    )
 
 
 def _check_kind(top: Section) -> None:
