@@ -7,8 +7,13 @@ from typing import Any
 from portico.manifest import fields
 from portico.manifest.checker import Checker, Section
 from portico.manifest.lines import FieldPath
-from portico.manifest.model import Api, Cache, Cors, Idempotency, Jwt, RateLimit
-from portico.manifest.request_schema import RequestSchemaError, check_schema, compile_shorthand
+from portico.manifest.model import Api, Cache, Cors, Idempotency, Jwt, RateLimit, RequestExample
+from portico.manifest.request_schema import (
+    Location,
+    RequestSchemaError,
+    check_schema,
+    compile_shorthand,
+)
 from portico.manifest.routes import ROUTE_FORM, Route
 from portico.manifest.vocabulary import BODY_METHODS, STATE_CHANGING_METHODS, Auth
 from portico.manifest.wording import describe, listing
@@ -23,6 +28,7 @@ API_FIELDS = (
     "max_body_bytes",
     "idempotency",
     "cors",
+    "example",
 )
 _RATE_LIMIT_FIELDS = ("per_second", "per_minute", "per_hour")
 _DEFAULT_RETENTION_HOURS = 24
@@ -41,10 +47,20 @@ def read_api(top: Section) -> Api | None:
     max_body_bytes = api.get("max_body_bytes", fields.BYTES, 1024 * 1024)
     idempotency = _idempotency(api, route)
     cors = _cors(api)
+    example = _example(api, route, request_schema)
     if route is None:
         return None
     return Api(
-        route, auth, jwt, request_schema, rate_limit, cache, max_body_bytes, idempotency, cors
+        route,
+        auth,
+        jwt,
+        request_schema,
+        rate_limit,
+        cache,
+        max_body_bytes,
+        idempotency,
+        cors,
+        example,
     )
 
 
@@ -180,3 +196,121 @@ def _allow_origins(cors: Section) -> tuple[str, ...] | None:
         for index, origin in enumerate(value)
     )
     return tuple(origin for origin in origins if origin is not None)
+
+
+def _example(
+    api: Section, route: Route | None, schema: dict[str, Any] | None
+) -> RequestExample | None:
+    """`api.example`: one request a client could send; checked as the runtime would check it."""
+    section = api.child("example", ("path", "query", "body"))
+    if section is None or route is None:
+        return None
+    path = _example_texts(section, "path")
+    query = _example_texts(section, "query")
+    _check_path_example(section, route, path)
+    shorthand = isinstance(api.values.get("request_validation"), list)
+    body = _example_body(section, route, schema, shorthand)
+    return RequestExample(path, query, body)
+
+
+def _example_texts(example: Section, name: str) -> dict[str, str]:
+    """`example.path` or `example.query`: names to the text a client sends (numbers allowed,
+    since a URL carries them as text anyway)."""
+    if name not in example.values:
+        return {}
+    value, at = example.values[name], (*example.at, name)
+    if not isinstance(value, dict):
+        example.checker.error(at, f"expected a mapping of names to values, got {describe(value)}")
+        return {}
+    texts: dict[str, str] = {}
+    for key, text in value.items():
+        if isinstance(text, str | int | float) and not isinstance(text, bool):
+            texts[str(key)] = str(text)
+        else:
+            message = f"expected a string or a number, got {describe(text)}"
+            example.checker.error((*at, str(key)), message)
+    return texts
+
+
+def _check_path_example(example: Section, route: Route, path: dict[str, str]) -> None:
+    missing = [name for name in route.params if name not in path]
+    unknown = [name for name in path if name not in route.params]
+    if not (missing or unknown):
+        return
+    expected = listing(route.params) if route.params else "none (the route has no parameters)"
+    found = []
+    if missing:
+        found.append(f"missing {listing(missing)}")
+    if unknown:
+        found.append(f"unknown {listing(unknown)}")
+    example.checker.error(
+        (*example.at, "path"),
+        f"expected exactly the route's parameters ({expected}), got {'; '.join(found)}",
+    )
+
+
+def _example_body(
+    example: Section, route: Route, schema: dict[str, Any] | None, shorthand: bool
+) -> Any:
+    why = "only POST, PUT and PATCH requests have a body"
+    if example.misplaced("body", route, BODY_METHODS, why):
+        return None
+    if "body" not in example.values:
+        if schema is not None and route.method in BODY_METHODS:
+            example.missing("body", "body: {policyId: P-1001}")
+        return None
+    body = example.values["body"]
+    # A schema that is itself invalid was reported already; nothing can be checked against it.
+    schema_errors = any(
+        e.field.startswith("api.request_validation") for e in example.checker.errors
+    )
+    if schema is not None and not schema_errors:
+        for location, message in _body_problems(schema, body, shorthand):
+            example.checker.error((*example.at, "body", *location), message)
+    return body
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+}
+
+
+def _body_problems(
+    schema: dict[str, Any], body: object, shorthand: bool
+) -> list[tuple[Location, str]]:
+    """What the runtime would refuse in `body`. A compiled shorthand schema is checked here, so
+    that loading shorthand manifests never imports jsonschema (see request_schema)."""
+    if not shorthand:
+        from jsonschema import Draft202012Validator
+
+        errors = Draft202012Validator(schema).iter_errors(body)
+        return [(tuple(error.absolute_path), error.message) for error in errors]
+    if not isinstance(body, dict):
+        return [((), f"expected a mapping of the request's fields, got {describe(body)}")]
+    problems: list[tuple[Location, str]] = [
+        ((name,), f"the required field {name!r} is missing")
+        for name in schema["required"]
+        if name not in body
+    ]
+    for name, rule in schema["properties"].items():
+        problem = _field_problem(rule, body[name]) if name in body else None
+        if problem is not None:
+            problems.append(((name,), problem))
+    return problems
+
+
+def _field_problem(rule: dict[str, Any], value: object) -> str | None:
+    kind = rule["type"]
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, _JSON_TYPES[kind]) or (is_bool and kind != "boolean"):
+        return f"expected {kind}, got {describe(value)}"
+    if isinstance(value, str) and not rule.get("minLength", 0) <= len(value):
+        return "expected a non-empty string (the field is required)"
+    if isinstance(value, str) and len(value) > rule.get("maxLength", len(value)):
+        return f"expected at most {rule['maxLength']} characters, got {len(value)}"
+    return None

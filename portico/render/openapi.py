@@ -12,7 +12,7 @@ from importlib.metadata import version
 from typing import Any
 
 from portico import headers
-from portico.manifest import BODY_METHODS, Api, Manifest
+from portico.manifest import BODY_METHODS, Api, Manifest, RequestExample
 from portico.policies.rate_limit import configured_windows
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -106,17 +106,23 @@ def operation(manifest: Manifest, api: Api) -> dict[str, Any]:
     if api.rate_limit is not None:
         # Per consumer, counted by the gateway: {"second": 10, "minute": 300}
         spec["x-rate-limit"] = dict(configured_windows(api.rate_limit))
-    parameters = [path_parameter(name) for name in api.route.params]
+    example = api.example or RequestExample({}, {}, None)
+    parameters = [path_parameter(name, example.path.get(name)) for name in api.route.params]
+    parameters += [query_parameter(name, value) for name, value in example.query.items()]
     if api.idempotency is not None:
         parameters.append(idempotency_parameter())
     if parameters:
         spec["parameters"] = parameters
     if api.route.method in BODY_METHODS:
-        spec["requestBody"] = {
-            "required": api.request_schema is not None,
-            "content": {"application/json": {"schema": api.request_schema or {}}},
-        }
+        spec["requestBody"] = request_body(api, example)
     return spec
+
+
+def request_body(api: Api, example: RequestExample) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": api.request_schema or {}}
+    if example.body is not None:
+        media["example"] = example.body
+    return {"required": api.request_schema is not None, "content": {"application/json": media}}
 
 
 def security(api: Api) -> list[dict[str, list[str]]]:
@@ -125,8 +131,15 @@ def security(api: Api) -> list[dict[str, list[str]]]:
     return [{"jwt": []}] if api.jwt is not None else [{"apiKey": []}]
 
 
-def path_parameter(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+def path_parameter(name: str, example: str | None = None) -> dict[str, Any]:
+    parameter = {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    return parameter if example is None else {**parameter, "example": example}
+
+
+def query_parameter(name: str, example: str) -> dict[str, Any]:
+    """A query parameter the manifest's example sends (the handler defines the rest)."""
+    schema = {"type": "string"}
+    return {"name": name, "in": "query", "required": False, "schema": schema, "example": example}
 
 
 def idempotency_parameter() -> dict[str, Any]:
