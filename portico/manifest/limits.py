@@ -4,7 +4,8 @@
   with its full pool plus its readiness-probe connection, plus the relay and the migrations
   job) must fit the database's connection budget;
 - the timeout chain must shrink inward: the gateway waits longer than the function takes to
-  answer its own 504 (its deadline, plus the time to cancel the statement running at it).
+  answer its own 504 (its deadline, plus the time to cancel the statement running at it), and
+  the function's deadline is longer than each call to a dependency may wait.
 
 Pure functions of their arguments: the margin and the cancel time come from the caller (the
 settings of the process asking), so a render is the same in every shell.
@@ -114,4 +115,18 @@ def timeout_problems(
         for m in manifests
         if m.is_http
     )
-    return [problem for chain in chains if (problem := chain.problem()) is not None]
+    problems = [problem for chain in chains if (problem := chain.problem()) is not None]
+    return problems + [problem for m in manifests for problem in dependency_timeout_problems(m)]
+
+
+def dependency_timeout_problems(manifest: Manifest) -> list[str]:
+    """A call that may wait as long as the whole function leaves it no time to answer."""
+    deadline = manifest.function.timeout_seconds
+    return [
+        f"{manifest.name}: dependency {d.binding} waits up to {d.timeout_seconds:g} s per call, "
+        f"not less than the function's timeout_seconds of {deadline} s; a call must end "
+        "before the deadline does (lower dependencies."
+        f"{d.binding}.timeout_seconds or raise function.timeout_seconds)"
+        for d in manifest.dependencies
+        if d.timeout_seconds >= deadline
+    ]

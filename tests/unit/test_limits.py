@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from portico.manifest import load_all
+from portico.manifest import Manifest, load_all, load_manifest
 from portico.manifest.limits import (
     GATEWAY_MARGIN_SECONDS,
     connection_problems,
@@ -14,7 +16,7 @@ from portico.manifest.limits import (
 from portico.state.transaction import CANCEL_SECONDS
 from tests.conftest import FUNCTIONS_DIR
 
-CLAIMS = load_all(FUNCTIONS_DIR)
+CLAIMS = load_all(FUNCTIONS_DIR / "claims")  # the claims app alone, whatever else ships
 
 
 def test_worst_case_connections_count_pool_probe_relay_and_migrations():
@@ -73,3 +75,32 @@ def test_the_margin_is_an_argument_not_the_environment(monkeypatch):
 @pytest.mark.parametrize("budget", [1, 50])
 def test_a_small_budget_always_fails(budget):
     assert connection_problems(CLAIMS, budget)
+
+
+def with_dependency(tmp_path: Path, timeout: str, function_timeout: int = 5) -> Manifest:
+    (tmp_path / "src").mkdir(exist_ok=True)
+    (tmp_path / "src" / "app.py").touch()
+    path = tmp_path / "pay.yaml"
+    path.write_text(
+        "api: {route: POST /pay}\n"
+        f"function: {{handler: src/app.pay, timeout_seconds: {function_timeout}}}\n"
+        f"dependencies:\n  payments: {{timeout_seconds: {timeout}}}\n"
+    )
+    return load_manifest(path)
+
+
+@pytest.mark.parametrize("timeout", ["5", "7.5"])
+def test_a_dependency_that_may_wait_as_long_as_the_function_is_reported(tmp_path, timeout):
+    [problem] = chains_of([with_dependency(tmp_path, timeout)])
+    assert problem.startswith(f"pay: dependency payments waits up to {timeout} s per call")
+    assert "the function's timeout_seconds of 5 s" in problem
+
+
+def test_a_dependency_shorter_than_the_function_fits_the_chain(tmp_path):
+    assert chains_of([with_dependency(tmp_path, "4.9")]) == []
+
+
+def chains_of(manifests: list[Manifest]) -> list[str]:
+    return timeout_problems(
+        manifests, margin_seconds=GATEWAY_MARGIN_SECONDS, cancel_seconds=CANCEL_SECONDS
+    )
