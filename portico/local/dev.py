@@ -29,6 +29,12 @@ import httpx
 from portico.local.embedded_postgres import EmbeddedPostgres
 from portico.local.embedded_redis import EmbeddedRedis
 from portico.local.ports import free_port
+from portico.local.stand_ins import (
+    STAND_IN_GRACE_SECONDS,
+    StandInPlan,
+    banner_lines,
+    plan_stand_ins,
+)
 from portico.local.supervisor import ChildProcess, Printer, Program, Supervisor, WatchedServer
 from portico.manifest import Manifest
 from portico.migrate import migrate
@@ -45,6 +51,7 @@ from portico.settings import (
 
 READY_TIMEOUT_SECONDS = 60.0
 GATEWAY_SECRET_VARIABLE = "PORTICO_GATEWAY_SECRET"
+SERVER_TIMING_VARIABLE = "PORTICO_SERVER_TIMING"
 # What a process needs on top of its own timeouts to finish stopping (closing pools, exiting).
 STOP_MARGIN_SECONDS = 5.0
 RELAY_GRACE_SECONDS = 10.0  # it stops after its current pass, a few statements at most
@@ -127,12 +134,18 @@ def plan_services(
     *,
     scale_to_zero: bool = True,
     drain_seconds: float = 0.0,
+    stand_ins: StandInPlan | None = None,
+    ports: Iterator[int] | None = None,
 ) -> list[Service]:
-    """Workers, the relay and the gateway always run; an HTTP function with scale.min 0 is
-    left to the gateway, which starts it on its first request (unless scale_to_zero is off)."""
-    services: list[Service] = []
+    """Stand-ins, workers, the relay and the gateway always run; an HTTP function with
+    scale.min 0 is left to the gateway, which starts it on its first request (unless
+    scale_to_zero is off)."""
+    ports = distinct_ports() if ports is None else ports
+    services = [
+        Service(s.name, s.command(environment()), f"{s.url}/_settings", STAND_IN_GRACE_SECONDS)
+        for s in (stand_ins.stand_ins if stand_ins else [])
+    ]
     upstream_args: list[str] = []
-    ports = distinct_ports()
     for m in manifests:
         port = next(ports)
         url = f"http://127.0.0.1:{port}"
@@ -189,6 +202,7 @@ def banner(
     *,
     portico: str = "portico",
     stack_file: str = f"{DEFAULT_DEV_DIR}/{STACK_FILE}",
+    stand_ins: StandInPlan | None = None,
 ) -> str:
     """What `portico dev` prints once everything is ready; `portico` is how another shell
     types the command (`portico_as_typed`), so each command shown works as printed."""
@@ -202,6 +216,7 @@ def banner(
             auth = f"jwt for {m.api.jwt.audience}" if m.api.jwt else m.api.auth
             lines.append(f"  {m.api.route!s:32} -> {m.name} (auth: {auth}; {started})")
     lines += ["Queues:"] + [f"  {m.trigger.queue:32} -> {m.name}" for m in manifests if m.trigger]
+    lines += banner_lines(stand_ins) if stand_ins else []
     lines += ["Dev API keys (header 'apikey'):"]
     lines += [f"  {c.username:6} {', '.join(c.api_keys)}" for c in DEV_CONSUMERS]
     audience = audiences[0] if audiences else "AUDIENCE"
@@ -235,10 +250,17 @@ def run_dev(
     environment (`settings_from_env(dev_stack=False)`), never a previous run's stack file."""
     data_dir.mkdir(parents=True, exist_ok=True)
     data = prepare_data(data_dir, settings)
+    ports = distinct_ports()
+    stand_ins = plan_stand_ins(manifests, environment(), ports)
     services = plan_services(
-        manifests, gateway_port, scale_to_zero=scale_to_zero, drain_seconds=settings.drain_seconds
+        manifests,
+        gateway_port,
+        scale_to_zero=scale_to_zero,
+        drain_seconds=settings.drain_seconds,
+        stand_ins=stand_ins,
+        ports=ports,
     )
-    env = child_environment(data, settings)
+    env = {**child_environment(data, settings), **stand_ins.environment()}
     printer = Printer(sys.stdout, [s.name for s in services] + [s.name for s in data.servers])
     programs = [
         ChildProcess(Program(s.name, s.command, s.grace_seconds), env, printer) for s in services
@@ -259,6 +281,7 @@ def run_dev(
         scale_to_zero,
         portico=portico_as_typed(data_dir),
         stack_file=shown_path(stack_file),
+        stand_ins=stand_ins,
     )
     threading.Thread(
         target=wait_until_ready,
@@ -316,7 +339,7 @@ def prepare_data(data_dir: Path, settings: Settings) -> Data:
 
 
 def child_environment(data: Data, settings: Settings) -> dict[str, str]:
-    return environment(
+    env = environment(
         DATABASE_URL=data.database_url,
         REDIS_URL=data.redis_url,
         PORTICO_FUNCTIONS_DIR=str(settings.functions_dir),
@@ -324,3 +347,5 @@ def child_environment(data: Data, settings: Settings) -> dict[str, str]:
         # Proves to a function that a request came through this run's gateway; never printed.
         **{GATEWAY_SECRET_VARIABLE: settings.gateway_secret or secrets.token_urlsafe(32)},
     )
+    env.setdefault(SERVER_TIMING_VARIABLE, "1")  # the functions' Server-Timing header, in dev
+    return env

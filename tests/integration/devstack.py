@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import psycopg
 
 from portico.local.embedded_postgres import EmbeddedPostgres
 from portico.local.embedded_redis import EmbeddedRedis
@@ -152,3 +153,41 @@ def _parent(process: psutil.Process) -> list[psutil.Process]:
     except psutil.Error:
         return []
     return [parent] if parent is not None else []
+
+
+# --- the checkout app (functions/checkout), shared by its integration and fault tests ---------
+
+CHECKOUT_ADDRESS = {
+    "name": "Alice Example",
+    "line1": "1 Main St",
+    "city": "Springfield",
+    "postalCode": "12345",
+    "country": "US",
+}
+
+
+def checkout_body(token: str = "tok_visa", email: str = "alice@example.com") -> dict[str, object]:
+    """A cart of two teas (12.00 each) and a mug (9.00): 33.00 EUR."""
+    return {
+        "items": [{"sku": "TEA-001", "quantity": 2}, {"sku": "MUG-002", "quantity": 1}],
+        "paymentToken": token,
+        "email": email,
+        "shippingAddress": CHECKOUT_ADDRESS,
+    }
+
+
+def checkout_counts(database_url: str) -> dict[str, int]:
+    """What a checkout commits, and what follows from it: orders, order-placed messages in the
+    outbox or processed by dispatch-order, and each downstream effect."""
+    queries = {
+        "orders": "SELECT count(*) FROM orders",
+        "outbox": "SELECT count(*) FROM portico_outbox WHERE queue = 'order-placed'",
+        "dispatched": "SELECT count(*) FROM portico_processed_messages"
+        " WHERE consumer = 'dispatch-order'",
+        "labels": "SELECT count(*) FROM shipment_labels",
+        "emails": "SELECT count(*) FROM order_emails",
+        "analytics": "SELECT count(*) FROM order_analytics",
+        "loyalty": "SELECT count(*) FROM loyalty_points",
+    }
+    with psycopg.connect(database_url) as conn:
+        return {name: conn.execute(sql).fetchone()[0] for name, sql in queries.items()}  # type: ignore[index]
