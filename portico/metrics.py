@@ -11,7 +11,7 @@ import bisect
 import threading
 from collections.abc import Iterator
 
-from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -142,7 +142,85 @@ def cumulative(counts: list[int]) -> list[tuple[str, float]]:
     return out
 
 
+class ThreadEffects:
+    """One thread's effect counts for one function; only that thread writes them."""
+
+    __slots__ = ("messages", "rows_written", "statements")
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.rows_written = 0
+        self.messages: dict[str, int] = {}  # queue -> messages published
+
+
+class EffectMetrics:
+    """What invocations did (portico.runtime.effects), counted per thread like RouteTally and
+    summed when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._threads: list[tuple[str, ThreadEffects]] = []
+        self._lock = threading.Lock()  # only to add a thread's tally
+
+    def _mine(self, function: str) -> ThreadEffects:
+        mine: dict[str, ThreadEffects] | None = getattr(self._local, "tallies", None)
+        if mine is None:
+            mine = self._local.tallies = {}
+        tally = mine.get(function)
+        if tally is None:
+            tally = mine[function] = ThreadEffects()
+            with self._lock:
+                self._threads.append((function, tally))
+        return tally
+
+    def record(
+        self, function: str, statements: int, rows_written: int, messages: dict[str, int]
+    ) -> None:
+        tally = self._mine(function)
+        tally.statements += statements
+        tally.rows_written += rows_written
+        for queue, count in messages.items():
+            tally.messages[queue] = tally.messages.get(queue, 0) + count
+
+    def collect(self) -> Iterator[Metric]:
+        statements = CounterMetricFamily(
+            "portico_effect_statements",
+            "SQL statements the handlers ran.",
+            labels=["function"],
+        )
+        rows = CounterMetricFamily(
+            "portico_effect_rows_written",
+            "Rows the handlers' committed statements wrote (INSERT, UPDATE, DELETE, MERGE).",
+            labels=["function"],
+        )
+        messages = CounterMetricFamily(
+            "portico_effect_messages",
+            "Queue messages the handlers published and committed.",
+            labels=["function", "queue"],
+        )
+        totals: dict[str, list[int]] = {}
+        by_queue: dict[tuple[str, str], int] = {}
+        with self._lock:
+            threads = list(self._threads)
+        for function, tally in threads:
+            total = totals.setdefault(function, [0, 0])
+            total[0] += tally.statements
+            total[1] += tally.rows_written
+            for queue, count in list(tally.messages.items()):
+                by_queue[(function, queue)] = by_queue.get((function, queue), 0) + count
+        for function, (ran, written) in sorted(totals.items()):
+            statements.add_metric([function], ran)
+            rows.add_metric([function], written)
+        for (function, queue), count in sorted(by_queue.items()):
+            messages.add_metric([function, queue], count)
+        yield statements
+        yield rows
+        yield messages
+
+
 REQUESTS = RequestMetrics()
+EFFECTS = EffectMetrics()
+REGISTRY.register(EFFECTS)
 REGISTRY.register(REQUESTS)
 COLD_START_SECONDS = Gauge(
     "portico_cold_start_seconds",
@@ -155,3 +233,26 @@ JOBS = Counter(
     "Queue messages handled by a worker function, by outcome.",
     ["function", "queue", "outcome"],
 )
+DEPENDENCY_CALLS = Counter(
+    "portico_dependency_calls_total",
+    "Calls to a function's dependencies (each attempt), by outcome: the status class (2xx, "
+    "4xx, 5xx, ...), timeout or unavailable.",
+    ["function", "dependency", "outcome"],
+)
+DEPENDENCY_CALL_SECONDS = Histogram(
+    "portico_dependency_call_seconds",
+    "Time per attempt at a dependency call.",
+    ["function", "dependency"],
+    buckets=DURATION_BUCKETS,
+)
+# mode: enforce (refused) or warn (logged and let through).
+EGRESS_DENIED = Counter(
+    "portico_egress_denied_total",
+    "Connections a handler opened to a host:port its manifest does not declare.",
+    ["function", "mode"],
+)
+
+
+def dependency_call(function: str, dependency: str, outcome: str, seconds: float) -> None:
+    DEPENDENCY_CALLS.labels(function, dependency, outcome).inc()
+    DEPENDENCY_CALL_SECONDS.labels(function, dependency).observe(seconds)

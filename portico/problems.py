@@ -11,9 +11,15 @@ from typing import Any
 PROBLEM_JSON = "application/problem+json"
 
 
+PROBLEM_TYPES = "https://portico.dev/problems/"
+
+
 class Problem(Exception):
     status: int = 500
     title: str = "Internal Server Error"
+    # RFC 9457's `type`: "about:blank" says the status's title is the whole story; a problem
+    # of Portico's own that a client may want to tell apart has a URI of its own.
+    type: str = "about:blank"
 
     def __init__(
         self,
@@ -32,7 +38,7 @@ class Problem(Exception):
         self.headers = headers or {}
 
     def body(self, request_id: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": "about:blank", "title": self.title, "status": self.status}
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status}
         if self.detail:
             body["detail"] = self.detail
         if self.errors:
@@ -95,3 +101,37 @@ class ServiceUnavailable(Problem):
 class GatewayTimeout(Problem):
     status = 504
     title = "Gateway Timeout"
+
+
+class BadGateway(Problem):
+    """For a handler to raise when a dependency answered with a 5xx of its own."""
+
+    status = 502
+    title = "Bad Gateway"
+    type = PROBLEM_TYPES + "bad-gateway"
+
+
+class DependencyUnavailable(Problem):
+    """A dependency could not be reached (connection refused or reset, or no base URL set)."""
+
+    status = 503
+    title = "Service Unavailable"
+    type = PROBLEM_TYPES + "dependency-unavailable"
+
+
+class DependencyTimeout(Problem):
+    """A dependency did not answer within its timeout_seconds or what was left of the
+    function's deadline."""
+
+    status = 504
+    title = "Gateway Timeout"
+    type = PROBLEM_TYPES + "dependency-timeout"
+
+
+class EgressDenied(Problem):
+    """A handler connected to a host:port its manifest does not declare. A Problem, not an
+    OSError, so that a library does not take it for a network error and carry on."""
+
+    status = 500
+    title = "Internal Server Error"
+    type = PROBLEM_TYPES + "egress-denied"

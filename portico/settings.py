@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, get_args
 
 DEFAULT_DATABASE_URL = "postgresql://portico@127.0.0.1:5432/portico"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -37,6 +37,8 @@ Origin = Literal["env", "dev stack", "default"]
 SERVERS = {"DATABASE_URL": "Postgres", "REDIS_URL": "Redis"}
 
 T = TypeVar("T", int, float)
+# What the egress guard does with a handler's connection to an undeclared host:port.
+EgressMode = Literal["enforce", "warn", "off"]
 
 
 class SettingsError(ValueError):
@@ -81,6 +83,11 @@ class Settings:
     database_url_origin: Origin = "default"
     redis_url_origin: Origin = "default"
     dev_stack_file: Path | None = None
+    # PORTICO_EGRESS: refuse (enforce), log and count (warn), or not watch (off) a handler's
+    # connections to what its manifest does not declare (portico.runtime.egress).
+    egress: EgressMode = "enforce"
+    # PORTICO_SERVER_TIMING=1: answer each invocation's effects as a Server-Timing header.
+    server_timing: bool = False
 
     def origin_of(self, variable: str) -> str:
         """Where DATABASE_URL's or REDIS_URL's value came from, in words."""
@@ -252,7 +259,26 @@ def settings_from_env(
         database_url_origin=database_url_origin,
         redis_url_origin=redis_url_origin,
         dev_stack_file=stack_file,
+        egress=egress_mode(env),
+        server_timing=env.get("PORTICO_SERVER_TIMING") == "1",
     )
+
+
+def egress_mode(env: Mapping[str, str]) -> EgressMode:
+    text = (env.get("PORTICO_EGRESS") or "enforce").strip().lower()
+    for mode in get_args(EgressMode):
+        if text == mode:
+            return mode  # type: ignore[no-any-return]
+    raise SettingsError(f"PORTICO_EGRESS={env['PORTICO_EGRESS']!r}: expected enforce, warn or off")
+
+
+def dependency_base_url(
+    url_env: str, url: str | None, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """A manifest dependency's base URL: its variable's value (`url_env`), else the manifest's
+    `url`, else None. Read when a process builds its function's clients."""
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    return env.get(url_env) or url
 
 
 def environment(**overrides: str) -> dict[str, str]:

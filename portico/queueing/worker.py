@@ -118,6 +118,7 @@ def claim_message(tx: Transaction, consumer: str, message_id: str) -> bool:
         "INSERT INTO portico_processed_messages (consumer, message_id) VALUES (%s, %s)"
         " ON CONFLICT DO NOTHING",
         (consumer, message_id),
+        counted=False,  # the runtime's, not the handler's
     )
     return inserted.rowcount == 1
 

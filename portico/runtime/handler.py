@@ -5,17 +5,25 @@ from __future__ import annotations
 import importlib.util
 import logging
 import sys
-from collections.abc import Callable
-from typing import Any
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from portico.contract import Context, to_response
+from portico import metrics
+from portico.contract import Context, Request, to_response
 from portico.manifest import Manifest
-from portico.runtime import idempotency
+from portico.manifest.wording import display
+from portico.runtime import effects, egress, idempotency
+from portico.runtime.effects import Effects
 from portico.runtime.resources import Resources
+from portico.settings import EgressMode
 from portico.state import outbox
 from portico.state.queue import Queue
 from portico.state.store import Store
 from portico.state.transaction import Transaction
+
+if TYPE_CHECKING:  # httpx is imported only by a function that declares dependencies
+    from portico.runtime.dependencies import DependencyClient
 
 Handler = Callable[[Any, Context], Any]
 log = logging.getLogger("portico.runtime.handler")
@@ -60,13 +68,48 @@ def load_handler(manifest: Manifest) -> Handler:
 class Invoker:
     """Runs one invocation: bind resources, call the handler, commit, then publish."""
 
-    def __init__(self, manifest: Manifest, resources: Resources) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        resources: Resources,
+        *,
+        egress_mode: EgressMode = "enforce",
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        """`environ`: where the dependencies' base URLs are read (the process's environment
+        by default)."""
         self.manifest = manifest
         self.resources = resources
         self.handler = load_handler(manifest)
+        self.dependencies: dict[str, DependencyClient] = {}
+        if manifest.dependencies:
+            from portico.runtime.dependencies import clients_for
+
+            self.dependencies = clients_for(manifest.name, manifest.dependencies, environ)
+        self.allowance = self._allowance(egress_mode)
+
+    def _allowance(self, mode: EgressMode) -> egress.Allowance | None:
+        if mode == "off":
+            return None
+        kinds = {r.kind for r in self.manifest.resources}
+        endpoints = []
+        if "store" in kinds:
+            endpoints += egress.database_endpoints(self.resources.database_url)
+        if "queue" in kinds:
+            endpoints += filter(None, [egress.url_endpoint(self.resources.redis_url)])
+        for client in self.dependencies.values():
+            endpoints += filter(None, [egress.url_endpoint(client.base_url or "")])
+        egress.install()
+        return egress.Allowance(self.manifest.name, display(self.manifest.path), mode, endpoints)
 
     def begin(self, deadline: float) -> Transaction:
-        return Transaction(self.resources.pool, deadline, self.resources.pool_wait_seconds)
+        return Transaction(
+            self.resources.pool, deadline, self.resources.pool_wait_seconds, Effects()
+        )
+
+    def close(self) -> None:
+        for client in self.dependencies.values():
+            client.close()
 
     def run(
         self,
@@ -75,14 +118,17 @@ class Invoker:
         request_id: str,
         idempotent: idempotency.IdempotentRequest | None = None,
     ) -> Any:
-        ctx = Context(self.manifest.name, request_id, tx.deadline, self._bindings(tx))
+        ledger = effects.of(tx)
+        ctx = Context(
+            self.manifest.name, request_id, tx.deadline, self._bindings(tx, event, request_id)
+        )
         try:
             if idempotent is not None:
                 stored = idempotency.lookup(tx, idempotent)
                 if stored is not None:
                     tx.rollback()  # nothing to do but let go of the key's lock
                     return stored
-            result = self.handler(event, ctx)
+            result = self._call(event, ctx, ledger)
             if idempotent is not None:
                 result = to_response(result)
                 tx.defer(idempotency.record(idempotent, result))
@@ -91,23 +137,52 @@ class Invoker:
             tx.rollback()
             raise
         else:
-            self._deliver(tx)
+            self._deliver(tx, ledger)
         finally:
             tx.release()
+            self._count(ledger)
         return result
 
-    def _bindings(self, tx: Transaction) -> dict[str, Store | Queue]:
-        return {
+    def _call(self, event: Any, ctx: Context, ledger: Effects) -> Any:
+        """The handler itself, timed, inside the egress guard's scope."""
+        allowance = self.allowance
+        previous = egress.enter(allowance, ledger) if allowance is not None else None
+        started = time.perf_counter()
+        try:
+            result = self.handler(event, ctx)
+        finally:
+            ledger.handler_seconds = time.perf_counter() - started
+            if allowance is not None:
+                egress.leave(previous)
+        if ledger.denied is not None:  # refused, and whatever caught it carried on
+            raise ledger.denied
+        return result
+
+    def _count(self, ledger: Effects) -> None:
+        if ledger.statements or ledger.messages:
+            written = ledger.rows_written if ledger.committed else 0
+            messages = ledger.messages if ledger.committed else {}
+            metrics.EFFECTS.record(self.manifest.name, ledger.statements, written, messages)
+
+    def _bindings(self, tx: Transaction, event: Any, request_id: str) -> dict[str, Any]:
+        bound: dict[str, Any] = {
             r.binding: Store(r.name, tx) if r.kind == "store" else Queue(r.name, tx)
             for r in self.manifest.resources
         }
+        if self.dependencies:
+            trace = trace_headers(event)
+            ledger = effects.of(tx)
+            for binding, client in self.dependencies.items():
+                bound[binding] = client.bind(tx.deadline, request_id, trace, ledger)
+        return bound
 
-    def _deliver(self, tx: Transaction) -> None:
+    def _deliver(self, tx: Transaction, ledger: Effects) -> None:
         """The outbox fast path: push the committed messages now, marked delivered, so the relay
         only deletes their rows. If anything fails here the rows stay unmarked, and the relay
         delivers them."""
         if not tx.pending_messages:
             return
+        started = time.perf_counter()
         try:
             outbox.push_committed(
                 self.resources.redis, tx.pending_messages, self.resources.consumers
@@ -115,3 +190,14 @@ class Invoker:
         except Exception as exc:
             ids = [str(message["id"]) for _, message in tx.pending_messages]
             log.warning("messages %s left in the outbox for the relay: %s", ids, exc)
+        finally:
+            ledger.queue_seconds = time.perf_counter() - started
+
+
+def trace_headers(event: Any) -> dict[str, str]:
+    """The W3C trace context an HTTP request came with (a queue message carries none)."""
+    if not isinstance(event, Request):
+        return {}
+    from portico.runtime.dependencies import trace_headers as incoming
+
+    return incoming(event.headers)

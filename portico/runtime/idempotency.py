@@ -89,6 +89,7 @@ def lookup(tx: Transaction, request: IdempotentRequest) -> Response | None:
         "SELECT acquired, fingerprint, status, headers, body"
         " FROM portico_idempotency_claim(%s, %s)",
         (request.consumer, request.key),
+        counted=False,  # the runtime's, not the handler's
     ).fetchone()
     if found is None or not found["acquired"]:
         raise problems.Conflict(

@@ -86,7 +86,7 @@ class Resources:
         self.redis = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
         self.consumers = dict(consumers)
         self.pool_wait_seconds = pool_wait_seconds
-        self._database_url = database_url
+        self.database_url, self.redis_url = database_url, redis_url
         # Readiness probes use their own connection, so a busy pool never reads as "not ready".
         self._probe: psycopg.Connection[Any] | None = None
         self._probe_lock = threading.Lock()
@@ -129,4 +129,4 @@ class Resources:
         return True
 
     def _probe_connection(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self._database_url, autocommit=True, connect_timeout=1)
+        return psycopg.connect(self.database_url, autocommit=True, connect_timeout=1)

@@ -28,4 +28,5 @@ class Queue:
         sent = envelope(Message(message_id, self.name, payload, request_id_var.get()))
         self._tx.defer(outbox.insert(self.name, sent))  # sent with the COMMIT
         self._tx.pending_messages.append((self.name, sent))
+        self._tx.effects.published(self.name)
         return message_id

@@ -70,6 +70,33 @@ def send(conn: Connection, statements: Sequence[Statement]) -> list[Cursor[DictR
         return [conn.execute(sql, params) for sql, params in statements]
 
 
+WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE"})
+
+
+def rows_written(statusmessage: str | None, rowcount: int) -> int:
+    """The rows a statement wrote, from its command tag ("INSERT 0 2", "UPDATE 1")."""
+    if not statusmessage or rowcount <= 0:
+        return 0
+    return rowcount if statusmessage.split(" ", 1)[0] in WRITES else 0
+
+
+class Tally:
+    """What a unit of work counts of its own doing, for the invocation's effects ledger
+    (portico.runtime.effects.Effects, which adds what happens outside Postgres)."""
+
+    __slots__ = ("committed", "messages", "rows_written", "sql_seconds", "statements")
+
+    def __init__(self) -> None:
+        self.statements = 0  # the handler's, not the runtime's own
+        self.rows_written = 0
+        self.sql_seconds = 0.0  # every round trip of the unit of work, its COMMIT included
+        self.messages: dict[str, int] = {}  # queue -> messages published
+        self.committed = False
+
+    def published(self, queue: str) -> None:
+        self.messages[queue] = self.messages.get(queue, 0) + 1
+
+
 class DeadlineExceeded(Exception):
     """The invocation ran past its function's timeout_seconds."""
 
@@ -80,6 +107,7 @@ class Transaction:
         pool: ConnectionPool[Connection],
         deadline: float,
         pool_wait_seconds: float = Settings.pool_wait_seconds,
+        effects: Tally | None = None,
     ) -> None:
         self._pool_wait_seconds = pool_wait_seconds
         self._pool = pool
@@ -90,6 +118,7 @@ class Transaction:
         self._committing = False
         self._deferred: list[Statement] = []
         self.pending_messages: list[tuple[str, Mapping[str, Any]]] = []
+        self.effects = Tally() if effects is None else effects
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -98,16 +127,35 @@ class Transaction:
         if self._expired or self.remaining() <= 0:
             raise DeadlineExceeded("the function's timeout_seconds ran out")
 
-    def execute(self, sql: QueryNoTemplate, params: Params | None = None) -> Cursor[DictRow]:
-        return self.run([(sql, params)])[0]
+    def execute(
+        self, sql: QueryNoTemplate, params: Params | None = None, *, counted: bool = True
+    ) -> Cursor[DictRow]:
+        return self.run([(sql, params)], counted=counted)[0]
 
-    def run(self, statements: Sequence[Statement]) -> list[Cursor[DictRow]]:
+    def run(
+        self, statements: Sequence[Statement], *, counted: bool = True
+    ) -> list[Cursor[DictRow]]:
         """Run statements in one round trip, their results fetched (the first ones of the
-        transaction take the connection from the pool)."""
+        transaction take the connection from the pool). `counted`: the handler's statements,
+        for the effects ledger (the runtime's own, such as its idempotency lookup, are not)."""
         self.check_deadline()
-        if self._conn is None:
-            return self._first_statements(statements)
-        return send(self._conn, statements)
+        started = time.perf_counter()
+        try:
+            if self._conn is None:
+                cursors = self._first_statements(statements)
+            else:
+                cursors = send(self._conn, statements)
+        finally:
+            self.effects.sql_seconds += time.perf_counter() - started
+        if counted:
+            self._count(cursors)
+        return cursors
+
+    def _count(self, cursors: list[Cursor[DictRow]]) -> None:
+        effects = self.effects
+        effects.statements += len(cursors)
+        for cursor in cursors:
+            effects.rows_written += rows_written(cursor.statusmessage, cursor.rowcount)
 
     def defer(self, statement: Statement) -> None:
         """A data-modifying statement (INSERT, UPDATE or DELETE, no RETURNING) to run just
@@ -146,8 +194,16 @@ class Transaction:
         return conn
 
     def commit(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._commit()
+        finally:
+            self.effects.sql_seconds += time.perf_counter() - started
+        self.effects.committed = True
+
+    def _commit(self) -> None:
         if self._deferred and self._conn is None:  # they are the transaction's first statements
-            self.run([one_statement(self._deferred)])
+            self.run([one_statement(self._deferred)], counted=False)
             self._deferred = []
         with self._lock:
             self.check_deadline()

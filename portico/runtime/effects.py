@@ -1,0 +1,131 @@
+"""The effects ledger: what one invocation did beyond computing its answer.
+
+Per invocation: the handler's SQL statements and the rows they wrote (INSERT, UPDATE, DELETE,
+MERGE row counts), the messages it published by queue, its dependency calls, and the time spent
+on each kind (Postgres, dependencies, the fast-path push of its messages, the handler in all).
+The unit of work (portico.state.transaction) keeps one; the runtime writes it on the request's
+(or job's) log line, adds it to the metrics, and with PORTICO_SERVER_TIMING=1 answers it as a
+`Server-Timing` header.
+
+Counting is a few integer additions per statement; nothing here runs for a handler that does
+nothing but the formatting of the log line's field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as json_string
+from typing import Any
+
+from portico.problems import EgressDenied
+from portico.state.transaction import Tally, Transaction
+
+
+@dataclass(frozen=True, slots=True)
+class DependencyCall:
+    """One attempt at a dependency call. outcome: 2xx/3xx/4xx/5xx, timeout or unavailable."""
+
+    dependency: str
+    method: str
+    path: str
+    outcome: str
+    seconds: float
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+class Effects(Tally):
+    """The unit of work's tally (statements, rows written, messages, time in Postgres) and
+    what happens outside it."""
+
+    __slots__ = ("calls", "denied", "handler_seconds", "queue_seconds")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue_seconds = 0.0  # the fast-path push after the commit
+        self.calls: list[DependencyCall] = []
+        self.handler_seconds = 0.0
+        # The first connection the egress guard refused, answered even if a library caught it.
+        self.denied: EgressDenied | None = None
+
+    def dependency_seconds(self) -> dict[str, float]:
+        """Seconds per dependency, its attempts added up, in the order first called."""
+        seconds: dict[str, float] = {}
+        for call in self.calls:
+            seconds[call.dependency] = seconds.get(call.dependency, 0.0) + call.seconds
+        return seconds
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ledger as the log line's `effects` field (a worker's job line logs this)."""
+        out: dict[str, Any] = {
+            "statements": self.statements,
+            "rows_written": self.rows_written,
+            "sql_ms": ms(self.sql_seconds),
+        }
+        if self.messages:
+            out["messages"] = dict(self.messages)
+            out["queue_ms"] = ms(self.queue_seconds)
+        if self.calls:
+            out["calls"] = [
+                {
+                    "dependency": c.dependency,
+                    "method": c.method,
+                    "path": c.path,
+                    "outcome": c.outcome,
+                    "ms": ms(c.seconds),
+                }
+                for c in self.calls
+            ]
+        out["handler_ms"] = ms(self.handler_seconds)
+        out["committed"] = self.committed
+        return out
+
+    def log_field(self) -> str:
+        """`as_dict()` as the JSON text of the request log line's field, formatted by hand: the
+        line of every request carries it, and json.dumps costs several times more."""
+        parts = [
+            f'"statements": {self.statements}, "rows_written": {self.rows_written}, '
+            f'"sql_ms": {ms(self.sql_seconds)}'
+        ]
+        if self.messages:
+            by_queue = ", ".join(f"{json_string(q)}: {n}" for q, n in self.messages.items())
+            parts.append(f'"messages": {{{by_queue}}}, "queue_ms": {ms(self.queue_seconds)}')
+        if self.calls:
+            calls = ", ".join(
+                f'{{"dependency": {json_string(c.dependency)}, "method": {json_string(c.method)}, '
+                f'"path": {json_string(c.path)}, "outcome": {json_string(c.outcome)}, '
+                f'"ms": {ms(c.seconds)}}}'
+                for c in self.calls
+            )
+            parts.append(f'"calls": [{calls}]')
+        parts.append(f'"handler_ms": {ms(self.handler_seconds)}')
+        parts.append(f'"committed": {"true" if self.committed else "false"}')
+        return "{" + ", ".join(parts) + "}"
+
+    def server_timing(self) -> str:
+        """The ledger as a Server-Timing header (W3C Server Timing): durations in ms."""
+        entries = [
+            f'sql;dur={ms(self.sql_seconds)};desc="{self.statements} statements, '
+            f'{self.rows_written} rows"'
+        ]
+        for dependency, seconds in self.dependency_seconds().items():
+            entries.append(f"dep-{dependency};dur={ms(seconds)}")
+        if self.messages:
+            count = sum(self.messages.values())
+            entries.append(f'queue;dur={ms(self.queue_seconds)};desc="{count} messages"')
+        entries.append(f"handler;dur={ms(self.handler_seconds)}")
+        return ", ".join(entries)
+
+
+def of(tx: Transaction) -> Effects:
+    """The ledger of a unit of work the runtime began (Invoker.begin gives each one)."""
+    effects = tx.effects
+    if not isinstance(effects, Effects):  # begun elsewhere: its ledger starts now
+        effects = tx.effects = Effects()
+    return effects
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 1)
