@@ -1,7 +1,9 @@
-"""`portico check`: every manifest, every handler, the connection budget, the timeout chain.
+"""`portico check`: every manifest, every handler, the connection budget, the timeout chain and
+the boundary lint.
 
 The report is built here (`report`), next to the command, from the checks of
-`portico.manifest.limits` and the handler loader of `portico.runtime.handler`.
+`portico.manifest.limits` and `portico.manifest.boundaries` and the handler loader of
+`portico.runtime.handler`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import click
 
 from portico.cli.options import functions_option, manifests_or_exit, settings_for
 from portico.manifest import Manifest
+from portico.manifest.boundaries import RULES_BY_CODE, Review, review
 
 
 class CheckLine(NamedTuple):
@@ -47,7 +50,50 @@ def report(
     )
     for problem in connection_problems(manifests, connection_budget) + timeouts:
         lines.append(CheckLine(f"error: {problem}", error=True))
+    return lines + boundary_lines(review(manifests))
+
+
+def boundary_lines(verdict: Review) -> list[CheckLine]:
+    """The boundary lint: failures are errors; allowed findings and needless allows are not."""
+    lines = [
+        CheckLine(
+            f"boundaries: {len(verdict.failures)} finding(s), {len(verdict.allowed)} allowed "
+            f"({', '.join(RULES_BY_CODE)}; portico check --explain CODE)"
+        )
+    ]
+    for finding in verdict.failures:
+        lines.append(CheckLine(f"error: {finding}", error=True))
+    for finding, reason in verdict.allowed:
+        lines.append(CheckLine(f"allowed: {finding} (lint.allow: {reason})"))
+    for entry in verdict.unused:
+        lines.append(
+            CheckLine(
+                f"note: {entry.location}: lint.allow.{entry.code}: {entry.code} does not fire "
+                f"for {entry.function}; the entry can go"
+            )
+        )
+    for entry in verdict.unknown:
+        lines.append(
+            CheckLine(
+                f"error: {entry.location}: lint.allow.{entry.code}: no rule {entry.code} "
+                f"(rules: {', '.join(RULES_BY_CODE)})",
+                error=True,
+            )
+        )
     return lines
+
+
+def explain_rule(ctx: click.Context, param: click.Parameter, code: str | None) -> None:
+    """--explain CODE: print the rule's explanation and exit (before anything is loaded)."""
+    if code is None or ctx.resilient_parsing:
+        return
+    rule = RULES_BY_CODE.get(code.upper())
+    if rule is None:
+        raise click.BadParameter(
+            f"no rule {code!r}; the rules: {', '.join(RULES_BY_CODE)}", ctx, param
+        )
+    click.echo(rule.explain())
+    ctx.exit(0)
 
 
 @click.command("check")
@@ -59,10 +105,20 @@ def report(
     show_default=True,
     help="Postgres connections the deployment may use (max_connections less reserved).",
 )
+@click.option(
+    "--explain",
+    metavar="CODE",
+    callback=explain_rule,
+    expose_value=False,
+    is_eager=True,
+    help="Print what boundary rule CODE (such as PB101) checks, why, and how to silence it.",
+)
 @functions_option
 def check(connection_budget: int, functions_dir: Path) -> None:
     """Validate every manifest and import every handler; check the deployment's worst-case
-    Postgres connections against the budget and its timeout chain. Exit 1 on any error."""
+    Postgres connections against the budget, its timeout chain, and the boundary lint (rules
+    PB101-PB107; a manifest may allow one with a reason: lint: {allow: {PB101: "why"}}).
+    Exit 1 on any error or finding that is not allowed."""
     manifests = manifests_or_exit(functions_dir)
     margin = settings_for(functions_dir).gateway_margin_seconds
     lines = report(manifests, connection_budget, margin)
