@@ -98,7 +98,11 @@ def load_app(app_file: Path, attr: str) -> WSGIApp:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class PlainLog(WSGIRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            print(f"{self.command} {self.path} -> {code}", flush=True)  # no ANSI colours
 
     parser = argparse.ArgumentParser(prog="python -m portico.local.stand_in")
     parser.add_argument("app_file", type=Path)
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     knobs = Knobs()
     knobs.update({"latencyMs": args.latency_ms, "failureRate": args.failure_rate})
     app = WithKnobs(load_app(args.app_file, args.attr), knobs)
-    server = make_server("127.0.0.1", args.port, app, threaded=True)
+    server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=PlainLog)
     print(f"stand-in {args.app_file.name}:{args.attr} on http://127.0.0.1:{args.port}", flush=True)
     server.serve_forever()
 
