@@ -3,6 +3,7 @@
 - `options`: the options, settings and manifests every command starts from, and the one line a
   command exits with when Postgres or Redis does not answer;
 - `check`: `portico check` and its report;
+- `explain`: `portico explain NAME`, a function's whole path from the manifests;
 - `functions`: what a function image runs (migrate, seed, serve, worker, relay, run);
 - `render`: `portico render ...` and `portico kong-config`;
 - `dlq`: `portico dlq list|show|replay`;
@@ -27,6 +28,7 @@ from portico.settings import mark_started
 # Command name -> "module:attribute" of its click command (`--help` lists them sorted).
 COMMANDS = {
     "check": "portico.cli.check:check",
+    "explain": "portico.cli.explain:explain",
     "migrate": "portico.cli.functions:migrate",
     "seed": "portico.cli.functions:seed",
     "serve": "portico.cli.functions:serve",
