@@ -4,6 +4,7 @@ function, worker and relay as `portico` subprocesses, a load generator, and the 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections import Counter
@@ -27,6 +28,7 @@ from portico.seed import seed
 from tests.conftest import FUNCTIONS_DIR, TEST_FUNCTIONS_DIR, scratch_dir
 from tests.identity import caller
 from tests.processes import Process
+from tests.support import Process as SupportProcess
 
 ALICE = caller("alice")
 PHOTO = {"policyId": "P-1001", "documentKey": "claims/2026/photo-1.jpg"}
@@ -181,3 +183,18 @@ def report(title: str, figures: dict[str, Any]) -> None:
     line = f"{title}: " + ", ".join(f"{k}={v}" for k, v in figures.items())
     FIGURES.append(line)
     print(f"\n[fault] {line}", flush=True)
+
+
+def stand_in(app_file: Path, attr: str = "app") -> SupportProcess:
+    """A dependency's stand-in run by the test itself (not by `portico dev`, whose supervisor
+    would restart it), so a test can kill it and start it again; started, not yet ready."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "portico.local.stand_in", str(app_file), attr]
+    return SupportProcess(
+        [*command, "--port", str(port)],
+        name=f"stand-in {app_file.name}",
+        base_url=url,
+        ready=f"{url}/_settings",
+        grace=2.0,
+    )
