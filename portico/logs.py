@@ -110,7 +110,9 @@ class RequestLog:
             self._queue = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
 
-    def write(self, message: str, request_id: str | None) -> None:
+    def write(self, message: str, request_id: str | None, *, effects: str | None = None) -> None:
+        """`effects`: the JSON text of the line's `effects` field (portico.runtime.effects),
+        where the formatter puts a record's extra fields: after the request id."""
         if not self._logger.isEnabledFor(logging.INFO):
             return
         now = time.time()
@@ -120,9 +122,10 @@ class RequestLog:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
             self._stamp = (second, stamp)
         rid = "null" if request_id is None else json_string(request_id)
+        extra = "" if effects is None else f', "effects": {effects}'
         line = (
             f'{{"time": "{stamp},{int((now - second) * 1000):03d}"{self._level}'
-            f"{json_string(message)}{self._function}{rid}}}\n"
+            f"{json_string(message)}{self._function}{rid}{extra}}}\n"
         )
         pending = self._queue
         if pending is not None:

@@ -26,6 +26,8 @@ from portico.contract import Message
 from portico.logs import configure_logging, request_id_var
 from portico.manifest import Manifest
 from portico.problems import ServiceUnavailable
+from portico.runtime import effects
+from portico.runtime.effects import Effects
 from portico.runtime.handler import Invoker
 from portico.runtime.health import serve_health
 from portico.runtime.resources import Resources
@@ -48,16 +50,33 @@ def handle_message(message: Mapping[str, Any]) -> Any:
     token = request_id_var.set(msg.request_id or msg.id)
     manifest = _invoker.manifest
     outcome = JobOutcome.FAILED
+    ledger = Effects()
+    started = time.perf_counter()
     try:
         deadline = time.monotonic() + manifest.function.timeout_seconds
-        result, outcome = run_through_outages(_invoker, msg, deadline)
+        result, outcome, ledger = run_through_outages(_invoker, msg, deadline)
         return result
     finally:
         metrics.JOBS.labels(manifest.name, msg.queue, outcome).inc()
+        log_job(msg, outcome, time.perf_counter() - started, ledger)
         request_id_var.reset(token)
 
 
-def run_through_outages(invoker: Invoker, msg: Message, deadline: float) -> tuple[Any, JobOutcome]:
+def log_job(msg: Message, outcome: JobOutcome, seconds: float, ledger: Effects) -> None:
+    """The job's one line, with what its (last) attempt did."""
+    log.info(
+        "job %s from %s %s in %.1f ms",
+        msg.id,
+        msg.queue,
+        outcome,
+        seconds * 1000,
+        extra={"effects": ledger.as_dict()},
+    )
+
+
+def run_through_outages(
+    invoker: Invoker, msg: Message, deadline: float
+) -> tuple[Any, JobOutcome, Effects]:
     """Run the message, waiting out a database outage within the job's own timeout instead of
     spending its retries on it (a worker can do nothing else meanwhile). Safe to repeat: an
     attempt that did not commit left no effect and no processed-record."""
@@ -73,8 +92,9 @@ def run_through_outages(invoker: Invoker, msg: Message, deadline: float) -> tupl
             wait = min(wait * 2, 5.0)
 
 
-def run_once(invoker: Invoker, msg: Message, deadline: float) -> tuple[Any, JobOutcome]:
+def run_once(invoker: Invoker, msg: Message, deadline: float) -> tuple[Any, JobOutcome, Effects]:
     tx = invoker.begin(deadline)
+    ledger = effects.of(tx)
     claimed = False
     try:
         claimed = claim_message(tx, invoker.manifest.name, msg.id)
@@ -84,8 +104,8 @@ def run_once(invoker: Invoker, msg: Message, deadline: float) -> tuple[Any, JobO
             tx.release()
     if not claimed:
         log.info("message %s was already processed; skipped", msg.id)
-        return {"duplicate": msg.id}, JobOutcome.DUPLICATE
-    return invoker.run(tx, msg, msg.request_id or msg.id), JobOutcome.SUCCEEDED
+        return {"duplicate": msg.id}, JobOutcome.DUPLICATE, ledger
+    return invoker.run(tx, msg, msg.request_id or msg.id), JobOutcome.SUCCEEDED, ledger
 
 
 class DrainingJobWorker(SimpleWorker):
@@ -147,7 +167,7 @@ def run_worker(
         statement_timeout_seconds=manifest.function.timeout_seconds,
     )
     resources.open(probe=port is not None)  # the probe's connection serves /readyz
-    _invoker = Invoker(manifest, resources)
+    _invoker = Invoker(manifest, resources, egress_mode=settings.egress)
     if port is not None:
         serve_health(manifest.name, DrainingJobWorker.draining, resources.is_ready, host, port)
     worker = DrainingJobWorker(
@@ -163,4 +183,5 @@ def run_worker(
         # even while every worker is scaled to zero (and a killed worker holds no lock).
         worker.work(burst=burst, logging_level=settings.log_level)
     finally:
+        _invoker.close()
         resources.close()

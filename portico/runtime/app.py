@@ -34,18 +34,21 @@ from portico import bounded_json, headers, metrics, problems
 from portico.contract import Caller, Request, to_response
 from portico.logs import RequestLog, request_id_var
 from portico.manifest import BODY_METHODS, Api, Manifest
-from portico.runtime import deadline, idempotency
+from portico.runtime import deadline, effects, idempotency
+from portico.runtime.effects import Effects
 from portico.runtime.handler import Invoker
 from portico.runtime.health import add_health_routes, json_response
 from portico.runtime.request_scope import (
     ANSWERED,
     BODY_READ,
+    EFFECTS,
     INVOKED,
     REQUEST_ID,
     STARTED,
     RequestScope,
 )
 from portico.runtime.resources import Resources
+from portico.settings import EgressMode
 from portico.state.transaction import DeadlineExceeded, Transaction
 
 if TYPE_CHECKING:  # imported when a function has a request schema (create_app)
@@ -88,12 +91,21 @@ class FunctionState:
         self.tally = metrics.REQUESTS.route(self.manifest.name, self.api.route.path)
 
     def answered(
-        self, method: str, path: str, status: int, seconds: float, request_id: str
+        self,
+        method: str,
+        path: str,
+        status: int,
+        seconds: float,
+        request_id: str,
+        ledger: Effects | None = None,
     ) -> None:
-        """One answer of the function's route: its metric series and its request log line."""
+        """One answer of the function's route: its metric series and its request log line,
+        with the invocation's effects when it got as far as the handler."""
         self.tally.answered(method, status, seconds)
         self.request_log.write(
-            f"{method} {path} -> {status} in {seconds * 1000:.1f} ms", request_id
+            f"{method} {path} -> {status} in {seconds * 1000:.1f} ms",
+            request_id,
+            effects=None if ledger is None else ledger.log_field(),
         )
 
 
@@ -106,9 +118,13 @@ def create_app(
     resources: Resources,
     gateway_secret: str | None = None,
     started_at: float | None = None,
+    *,
+    egress: EgressMode = "enforce",
+    server_timing: bool = False,
 ) -> Flask:
     """The function's app. Caller identity is believed only from requests that carry
-    gateway_secret (portico.policies.upstream); without one, from none."""
+    gateway_secret (portico.policies.upstream); without one, from none. `egress` and
+    `server_timing` as Settings has them (PORTICO_EGRESS, PORTICO_SERVER_TIMING)."""
     if manifest.api is None:
         raise ValueError(f"{manifest.name} is a queue function; it has no HTTP app")
     api = manifest.api
@@ -120,7 +136,7 @@ def create_app(
         manifest=manifest,
         api=api,
         resources=resources,
-        invoker=Invoker(manifest, resources),
+        invoker=Invoker(manifest, resources, egress_mode=egress),
         executor=ThreadPoolExecutor(manifest.function.concurrency, thread_name_prefix="handler"),
         validator=schema_validator(api.request_schema),
         gateway_secret=gateway_secret.encode() if gateway_secret else None,
@@ -136,7 +152,9 @@ def create_app(
         methods=[api.route.method],
     )
     add_health_routes(app, manifest.name, state.draining, resources.is_ready)
-    app.wsgi_app = RequestScope(app.wsgi_app, state.answered)  # type: ignore[method-assign]
+    app.wsgi_app = RequestScope(  # type: ignore[method-assign]
+        app.wsgi_app, state.answered, server_timing=server_timing
+    )
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(problems.Problem, problem_response)
     app.register_error_handler(Exception, lambda exc: unexpected_error(state, exc))
@@ -242,6 +260,7 @@ def run_with_deadline(
     incoming: flask.Request,
 ) -> Any:
     tx = state.invoker.begin(time.monotonic() + state.manifest.function.timeout_seconds)
+    incoming.environ[EFFECTS] = effects.of(tx)
     try:
         sock = answerable_socket(incoming.environ)
         if sock is None:
@@ -298,7 +317,7 @@ def answer_timed_out(
     request_id = incoming.environ[REQUEST_ID]
     deadline.answer(sock, timeout_problem(state), request_id)
     elapsed = time.perf_counter() - incoming.environ[STARTED]
-    state.answered(incoming.method, incoming.path, 504, elapsed, request_id)
+    state.answered(incoming.method, incoming.path, 504, elapsed, request_id, effects.of(tx))
     return True
 
 

@@ -62,7 +62,15 @@ def safe_to_repeat(method: str, sent: Mapping[str, str] | None) -> bool:
 class DependencyClient:
     """The process's client for one dependency of one function."""
 
-    def __init__(self, function: str, dependency: Dependency, base_url: str | None) -> None:
+    def __init__(
+        self,
+        function: str,
+        dependency: Dependency,
+        base_url: str | None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        """`transport`: httpx's, for a test that answers in memory."""
         self.function = function
         self.dependency = dependency
         self.base_url = base_url
@@ -70,7 +78,9 @@ class DependencyClient:
         if base_url:
             # trust_env=False: no proxy or .netrc from the environment; what the manifest
             # declares is what is called.
-            self._http = httpx.Client(base_url=base_url, trust_env=False, follow_redirects=False)
+            self._http = httpx.Client(
+                base_url=base_url, trust_env=False, follow_redirects=False, transport=transport
+            )
         else:
             log.warning(
                 "dependency %s of %s has no base URL: set %s",

@@ -15,18 +15,21 @@ from typing import Any
 
 from portico import headers
 from portico.logs import request_id_from, request_id_var
+from portico.runtime.effects import Effects
 
 REQUEST_ID = "portico.request_id"  # the request's id
 STARTED = "portico.started"  # time.perf_counter() when it came in
 INVOKED = "portico.invoked"  # the function's route ran: log and measure the answer
 BODY_READ = "portico.body_read"  # the body was read (else an answer must close the connection)
 ANSWERED = "portico.answered"  # the deadline's watchdog already answered (and logged) it
+EFFECTS = "portico.effects"  # the invocation's effects ledger (portico.runtime.effects)
+SERVER_TIMING = "Server-Timing"
 
 REQUEST_ID_ENVIRON = "HTTP_" + headers.REQUEST_ID.upper().replace("-", "_")
 _REQUEST_ID_LOWER = headers.REQUEST_ID.lower()
 
-# (method, path, status, seconds, request id) of an answer from the function's route
-Answered = Callable[[str, str, int, float, str], None]
+# (method, path, status, seconds, request id, effects) of an answer from the function's route
+Answered = Callable[[str, str, int, float, str, Effects | None], None]
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -36,9 +39,11 @@ def has_body(environ: dict[str, Any]) -> bool:
 
 
 class RequestScope:
-    def __init__(self, app: WsgiApp, answered: Answered) -> None:
+    def __init__(self, app: WsgiApp, answered: Answered, *, server_timing: bool = False) -> None:
+        """`server_timing`: answer an invocation's effects as a Server-Timing header."""
         self.app = app
         self.answered = answered
+        self.server_timing = server_timing
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -54,6 +59,8 @@ class RequestScope:
             status = int(head[:3])
             response_headers[:] = [h for h in response_headers if h[0].lower() != _REQUEST_ID_LOWER]
             response_headers.append((headers.REQUEST_ID, request_id))
+            if self.server_timing and EFFECTS in environ:
+                response_headers.append((SERVER_TIMING, environ[EFFECTS].server_timing()))
             if not environ.get(BODY_READ) and has_body(environ):
                 # Answered without reading the body (413, 405, ...): gunicorn drains at most
                 # 64 KiB of it and otherwise closes the connection, after an answer that said
@@ -67,5 +74,6 @@ class RequestScope:
             if environ.get(INVOKED) and not environ.get(ANSWERED):
                 elapsed = time.perf_counter() - started
                 path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
-                self.answered(environ["REQUEST_METHOD"], path, status, elapsed, request_id)
+                method, effects = environ["REQUEST_METHOD"], environ.get(EFFECTS)
+                self.answered(method, path, status, elapsed, request_id, effects)
             request_id_var.reset(token)

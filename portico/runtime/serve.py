@@ -111,6 +111,7 @@ class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
             state = self._state()
             if state is not None:
                 state.executor.shutdown(wait=True, cancel_futures=False)
+                state.invoker.close()
                 state.resources.close()
                 state.request_log.close()
                 log.info("stopped")
@@ -178,7 +179,12 @@ class FunctionServer(BaseApplication):  # type: ignore[misc]
         except Exception as exc:  # keep serving: /readyz reports it until the database is back
             log.error("could not reach Postgres/Redis at start: %s", exc)
         app = create_app(
-            self.manifest, resources, self.settings.gateway_secret, self.settings.started_at
+            self.manifest,
+            resources,
+            self.settings.gateway_secret,
+            self.settings.started_at,
+            egress=self.settings.egress,
+            server_timing=self.settings.server_timing,
         )
         app.wsgi_app = honour_connection_close(app.wsgi_app)  # type: ignore[method-assign]
         log.info(
