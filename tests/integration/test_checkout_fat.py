@@ -100,7 +100,8 @@ def orders(services: Services) -> int:
 
 def test_the_egress_guard_refuses_the_undeclared_call_and_nothing_commits(clean_state, systems):
     declared, undeclared = systems
-    with fat_checkout(clean_state, systems, "enforce") as function:
+    function = fat_checkout(clean_state, systems, "enforce")
+    with function:
         function.wait_ready()
         response = httpx.post(f"{function.url}/fat-checkout", json=ORDER, headers=caller("alice"))
 
@@ -115,7 +116,8 @@ def test_the_egress_guard_refuses_the_undeclared_call_and_nothing_commits(clean_
 def test_without_the_guard_the_undeclared_call_goes_out(clean_state, systems):
     """What the guard stops is real: with PORTICO_EGRESS=off the fraud service is called."""
     _, undeclared = systems
-    with fat_checkout(clean_state, systems, "off") as function:
+    function = fat_checkout(clean_state, systems, "off")
+    with function:
         function.wait_ready()
         response = httpx.post(f"{function.url}/fat-checkout", json=ORDER, headers=caller("alice"))
 
