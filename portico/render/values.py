@@ -3,9 +3,9 @@
 `portico render values` rewrites everything below GENERATED_MARKER in charts/portico/values.yaml
 (the hand-written, commented settings above it are kept), so one manifest change reaches the
 chart with one command. The block holds, per function, what the templates need (kind, timeouts,
-concurrency, scale, memory, queue) and Kong's declarative config as rendered by portico.render.kong,
-with the cluster-specific parts (namespace, Redis address) left as template expressions that
-the chart fills in with `tpl`.
+concurrency, scale, memory, queue, dependencies) and Kong's declarative config as rendered by
+portico.render.kong, with the cluster-specific parts (namespace, Redis address) left as template
+expressions that the chart fills in with `tpl`.
 """
 
 from __future__ import annotations
@@ -69,6 +69,11 @@ def function_values(manifest: Manifest, margin_seconds: int) -> dict[str, Any]:
         values["upstreamTimeoutSeconds"] = upstream_timeout_seconds(manifest, margin_seconds)
     if manifest.trigger is not None:
         values["queue"] = manifest.trigger.queue
+    if manifest.dependencies:
+        # The chart sets each variable from the value dependencies.<url_env>, else this url.
+        values["dependencies"] = [
+            {"binding": d.binding, "env": d.url_env, "url": d.url} for d in manifest.dependencies
+        ]
     return values
 
 

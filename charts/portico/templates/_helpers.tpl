@@ -136,6 +136,22 @@ seccompProfile:
       key: REDIS_URL
 {{- end }}
 
+{{/* What a function or worker process gets besides portico.env: the egress guard's mode and
+the base URL of each dependency its manifest declares, from dependencies.<url_env> or else the
+manifest's url (a dependency with neither gets no variable; NOTES.txt lists it).
+(dict "root" $ "fn" $fn) */}}
+{{- define "portico.functionEnv" -}}
+- name: PORTICO_EGRESS
+  value: {{ .root.Values.functions.egress | quote }}
+{{- range .fn.dependencies }}
+{{- $url := index $.root.Values.dependencies .env | default .url }}
+{{- if $url }}
+- name: {{ .env }}
+  value: {{ $url | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{- define "portico.probes" -}}
 readinessProbe:
   httpGet:
