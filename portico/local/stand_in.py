@@ -14,6 +14,7 @@ import argparse
 import importlib.util
 import json
 import random
+import signal
 import sys
 import threading
 import time
@@ -115,6 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     knobs.update({"latencyMs": args.latency_ms, "failureRate": args.failure_rate})
     app = WithKnobs(load_app(args.app_file, args.attr), knobs)
     server = make_server("127.0.0.1", args.port, app, threaded=True, request_handler=PlainLog)
+    # Nothing to drain: stop at once, with code 0 (the supervisor's "stopped (code 0)").
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"stand-in {args.app_file.name}:{args.attr} on http://127.0.0.1:{args.port}", flush=True)
     server.serve_forever()
 
