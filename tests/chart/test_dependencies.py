@@ -135,3 +135,23 @@ def test_an_unknown_egress_mode_is_refused() -> None:
 
     with pytest.raises(helm_python.HelmValuesError, match="egress"):
         helm_python.Chart.load(CHART).validate_schema({"functions": {"egress": "block"}})
+
+
+def egress_of(rendered: Rendered, suffix: str) -> list[dict[str, Any]]:
+    [policy] = [
+        o for o in rendered.of_kind("NetworkPolicy") if o["metadata"]["name"].endswith(suffix)
+    ]
+    return list(policy["spec"]["egress"])
+
+
+def test_the_dependencies_addresses_are_a_network_policy_value(functions: dict[str, Any]) -> None:
+    rule = {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}], "ports": [{"port": 443}]}
+    closed = with_functions(functions)
+    opened = with_functions(functions, networkPolicy={"dependencyEgress": [rule]})
+    for suffix in ("-functions", "-workers"):
+        assert rule not in egress_of(closed, suffix)
+        assert egress_of(opened, suffix) == [*egress_of(closed, suffix), rule]
+    warning = "no NetworkPolicy lets these functions reach their declared dependencies"
+    assert warning in closed.notes and warning not in opened.notes
+    [named] = [line for line in closed.notes.splitlines() if "mail" in line and "pay" in line]
+    assert "submit-claim" not in named

@@ -232,6 +232,12 @@ podSelector:
 {{- end }}
 
 {{/* Egress to Redis: the chart's own, or the external one (networkPolicy.externalRedis). */}}
+{{- define "portico.egress.dependencies" -}}
+{{- with .Values.networkPolicy.dependencyEgress }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
 {{- define "portico.egress.redis" -}}
 {{- if .Values.redis.enabled }}
 - ports:
