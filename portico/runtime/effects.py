@@ -43,7 +43,12 @@ class Effects(Tally):
     __slots__ = ("calls", "denied", "handler_seconds", "queue_seconds")
 
     def __init__(self) -> None:
-        super().__init__()
+        # Tally's fields set here rather than through super(): one call less per request.
+        self.statements = 0
+        self.rows_written = 0
+        self.sql_seconds = 0.0
+        self.messages: dict[str, int] = {}
+        self.committed = False
         self.queue_seconds = 0.0  # the fast-path push after the commit
         self.calls: list[DependencyCall] = []
         self.handler_seconds = 0.0
@@ -85,6 +90,12 @@ class Effects(Tally):
     def log_field(self) -> str:
         """`as_dict()` as the JSON text of the request log line's field, formatted by hand: the
         line of every request carries it, and json.dumps costs several times more."""
+        committed = "true" if self.committed else "false"
+        if not (self.statements or self.sql_seconds or self.messages or self.calls):
+            return (  # a handler that touched nothing: most of a trivial request's ledger
+                '{"statements": 0, "rows_written": 0, "sql_ms": 0.0, '
+                f'"handler_ms": {round(self.handler_seconds * 1000, 1)}, "committed": {committed}}}'
+            )
         parts = [
             f'"statements": {self.statements}, "rows_written": {self.rows_written}, '
             f'"sql_ms": {ms(self.sql_seconds)}'
@@ -101,7 +112,7 @@ class Effects(Tally):
             )
             parts.append(f'"calls": [{calls}]')
         parts.append(f'"handler_ms": {ms(self.handler_seconds)}')
-        parts.append(f'"committed": {"true" if self.committed else "false"}')
+        parts.append(f'"committed": {committed}')
         return "{" + ", ".join(parts) + "}"
 
     def server_timing(self) -> str:
