@@ -199,3 +199,15 @@ def test_the_line_for_an_unreachable_server_names_the_url_its_origin_and_the_fix
         f"stack is running in {tmp_path / '.dev'}): Connection refused; set REDIS_URL, or start "
         "the dev stack with make dev"
     )
+
+
+def test_the_egress_mode_is_enforce_unless_told_and_a_bad_one_is_refused():
+    from portico.settings import SettingsError, egress_mode
+
+    assert egress_mode({}) == "enforce"
+    assert egress_mode({"PORTICO_EGRESS": " Warn "}) == "warn"
+    assert egress_mode({"PORTICO_EGRESS": "off"}) == "off"
+    with pytest.raises(
+        SettingsError, match="PORTICO_EGRESS='block': expected enforce, warn or off"
+    ):
+        egress_mode({"PORTICO_EGRESS": "block"})
