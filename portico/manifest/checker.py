@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from portico.manifest.errors import ManifestError
 from portico.manifest.lines import FieldPath, LineIndex, dotted
 from portico.manifest.routes import Route
-from portico.manifest.wording import describe, did_you_mean, listing
+from portico.manifest.wording import describe, did_you_mean, display, listing
 
 _T = TypeVar("_T")
 _D = TypeVar("_D")
@@ -84,6 +84,19 @@ class Section:
         if name not in self.values:
             return None
         return self.checker.section(self.values[name], (*self.at, name), fields)
+
+    def module_file(self, name: str, reference: str, what: str) -> tuple[Path, str]:
+        """The file and attribute `reference` ('src/claims.submit') names, beside the manifest;
+        a missing file is reported on the field `name`."""
+        module, attr = reference.rsplit(".", 1)
+        path = self.checker.file.parent / f"{module}.py"
+        if not path.is_file():
+            self.checker.error(
+                (*self.at, name),
+                f"expected the {what} module {module}.py next to the manifest, "
+                f"but {display(path)} does not exist",
+            )
+        return path, attr
 
     def misplaced(self, name: str, route: Route | None, allowed: Collection[str], why: str) -> bool:
         """Report and return True if the field is set on a route whose method does not allow

@@ -8,7 +8,7 @@ import keyword
 from portico.manifest import fields
 from portico.manifest.checker import Section
 from portico.manifest.model import Dependency, StandIn
-from portico.manifest.wording import describe, display
+from portico.manifest.wording import describe
 
 DEPENDENCY_FIELDS = ("url_env", "url", "timeout_seconds", "retries", "stand_in")
 DEFAULT_DEPENDENCY_TIMEOUT_SECONDS = 2.0
@@ -69,14 +69,7 @@ def _stand_in(entry: Section) -> StandIn | None:
     serve = entry.get("stand_in", fields.HANDLER, None)
     if serve is None:
         return None
-    module, attr = serve.rsplit(".", 1)
-    app_file = entry.checker.file.parent / f"{module}.py"
-    if not app_file.is_file():
-        entry.checker.error(
-            (*entry.at, "stand_in"),
-            f"expected the stand-in's module {module}.py next to the manifest, "
-            f"but {display(app_file)} does not exist",
-        )
+    app_file, attr = entry.module_file("stand_in", serve, "stand-in's")
     return StandIn(serve, app_file, attr)
 
 

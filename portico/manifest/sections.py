@@ -10,7 +10,7 @@ from portico.manifest.api_section import read_api
 from portico.manifest.checker import Checker, Section
 from portico.manifest.dependencies_section import read_dependencies, read_lint
 from portico.manifest.model import FunctionSpec, Manifest, Resource, Scale, Trigger
-from portico.manifest.wording import describe, display
+from portico.manifest.wording import describe
 
 _TOP_FIELDS = ("name", "api", "trigger", "function", "resources", "dependencies", "lint")
 _FUNCTION_FIELDS = ("handler", "timeout_seconds", "concurrency", "scale", "memory")
@@ -93,14 +93,7 @@ def _function(top: Section) -> FunctionSpec | None:
     memory = function.get("memory", fields.MEMORY, "256Mi")
     if handler is None:
         return None
-    module, attr = handler.rsplit(".", 1)
-    handler_file = function.checker.file.parent / f"{module}.py"
-    if not handler_file.is_file():
-        function.checker.error(
-            (*function.at, "handler"),
-            f"expected the handler module {module}.py next to the manifest, "
-            f"but {display(handler_file)} does not exist",
-        )
+    handler_file, attr = function.module_file("handler", handler, "handler")
     return FunctionSpec(handler, handler_file, attr, timeout_seconds, concurrency, scale, memory)
 
 
