@@ -1,5 +1,5 @@
 """What the function image holds: Portico's base install, nothing of the laptop platform (the
-`local` extra: the dev gateway's aiohttp, httpx, the embedded servers), nor honcho, which the
+`local` extra: the dev gateway's aiohttp, the embedded servers), nor honcho, which the
 laptop once used, nor pydantic, which nothing imports."""
 
 from __future__ import annotations
