@@ -23,3 +23,4 @@ IDEMPOTENCY_KEY = "Idempotency-Key"  # IETF httpapi draft: an sf-string, quoted 
 IDEMPOTENT_REPLAYED = "Idempotent-Replayed"  # "true" on a replayed response
 COLD_START = "X-Portico-Cold-Start"  # "true" when the request started its function
 COLD_START_MS = "X-Portico-Cold-Start-Ms"  # how long that start took
+SERVER_TIMING = "Server-Timing"  # W3C Server Timing: the effects ledger (PORTICO_SERVER_TIMING=1)

@@ -307,7 +307,10 @@ def _body_problems(
 def _field_problem(rule: dict[str, Any], value: object) -> str | None:
     kind = rule["type"]
     is_bool = isinstance(value, bool)
-    if not isinstance(value, _JSON_TYPES[kind]) or (is_bool and kind != "boolean"):
+    # JSON Schema's integer is a number with no fraction, 3.0 included.
+    whole = kind == "integer" and isinstance(value, float) and value.is_integer()
+    wrong_type = not isinstance(value, _JSON_TYPES[kind]) and not whole
+    if wrong_type or (is_bool and kind != "boolean"):
         return f"expected {kind}, got {describe(value)}"
     if isinstance(value, str) and not rule.get("minLength", 0) <= len(value):
         return "expected a non-empty string (the field is required)"

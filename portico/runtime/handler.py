@@ -170,7 +170,7 @@ class Invoker:
             for r in self.manifest.resources
         }
         if self.dependencies:
-            trace = trace_headers(event)
+            trace = _trace_of(event)
             ledger = effects.of(tx)
             for binding, client in self.dependencies.items():
                 bound[binding] = client.bind(tx.deadline, request_id, trace, ledger)
@@ -194,10 +194,10 @@ class Invoker:
             ledger.queue_seconds = time.perf_counter() - started
 
 
-def trace_headers(event: Any) -> dict[str, str]:
+def _trace_of(event: Any) -> dict[str, str]:
     """The W3C trace context an HTTP request came with (a queue message carries none)."""
     if not isinstance(event, Request):
         return {}
-    from portico.runtime.dependencies import trace_headers as incoming
+    from portico.runtime.dependencies import trace_headers
 
-    return incoming(event.headers)
+    return trace_headers(event.headers)

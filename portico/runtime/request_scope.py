@@ -23,7 +23,6 @@ INVOKED = "portico.invoked"  # the function's route ran: log and measure the ans
 BODY_READ = "portico.body_read"  # the body was read (else an answer must close the connection)
 ANSWERED = "portico.answered"  # the deadline's watchdog already answered (and logged) it
 EFFECTS = "portico.effects"  # the invocation's effects ledger (portico.runtime.effects)
-SERVER_TIMING = "Server-Timing"
 
 REQUEST_ID_ENVIRON = "HTTP_" + headers.REQUEST_ID.upper().replace("-", "_")
 _REQUEST_ID_LOWER = headers.REQUEST_ID.lower()
@@ -60,7 +59,7 @@ class RequestScope:
             response_headers[:] = [h for h in response_headers if h[0].lower() != _REQUEST_ID_LOWER]
             response_headers.append((headers.REQUEST_ID, request_id))
             if self.server_timing and EFFECTS in environ:
-                response_headers.append((SERVER_TIMING, environ[EFFECTS].server_timing()))
+                response_headers.append((headers.SERVER_TIMING, environ[EFFECTS].server_timing()))
             if not environ.get(BODY_READ) and has_body(environ):
                 # Answered without reading the body (413, 405, ...): gunicorn drains at most
                 # 64 KiB of it and otherwise closes the connection, after an answer that said

@@ -134,3 +134,43 @@ def test_checking_a_shorthand_example_imports_no_jsonschema(tmp_path: Path) -> N
     )
     finished = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert finished.stdout.strip() == "False", finished.stderr
+
+
+SHORTHAND_BODIES = [
+    {"policyId": "P-1", "note": "short", "count": 3, "flag": True, "ratio": 0.5},
+    {"policyId": "P-1", "count": 3.0},  # JSON Schema's integer includes 3.0
+    {"policyId": "P-1", "count": 3.5},
+    {"policyId": "P-1", "count": True},
+    {"policyId": "P-1", "ratio": False},
+    {"policyId": "P-1", "flag": 1},
+    {"policyId": ""},
+    {"policyId": "P-1", "note": "too long"},
+    {"policyId": "P-1", "items": {}, "meta": []},
+    {"policyId": "P-1", "items": [], "meta": {}, "extra": "allowed"},
+    {"note": "x"},
+    ["policyId"],
+]
+
+
+@pytest.mark.parametrize("body", SHORTHAND_BODIES, ids=repr)
+def test_the_shorthand_example_check_agrees_with_json_schema(body: object) -> None:
+    """The loader checks a shorthand example without jsonschema (its import is what a start
+    would pay); it must refuse exactly what the runtime's jsonschema refuses."""
+    from jsonschema import Draft202012Validator
+
+    from portico.manifest.api_section import _body_problems
+    from portico.manifest.request_schema import compile_shorthand
+
+    schema = compile_shorthand(
+        [
+            "policyId required",
+            "note optional string max 5",
+            "count optional integer",
+            "ratio optional number",
+            "flag optional boolean",
+            "meta optional object",
+            "items optional array",
+        ]
+    )
+    refused_by_jsonschema = not Draft202012Validator(schema).is_valid(body)
+    assert bool(_body_problems(schema, body, shorthand=True)) == refused_by_jsonschema
