@@ -73,7 +73,6 @@ def _heading(manifest: Manifest, deployment: Deployment) -> Iterator[str]:
     publishers = deployment.publishers(manifest.trigger.queue)
     fed_by = ", ".join(_describe(m) for m in publishers) or "nothing declares it (only replays)"
     yield row("fed by", fed_by)
-    assert manifest.trigger is not None
     yield row("retries", f"{manifest.trigger.retries}, with backoff; then the dead letters")
     yield row("dead letters", f"portico dlq list --queue {manifest.trigger.queue}")
 
