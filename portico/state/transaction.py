@@ -194,14 +194,6 @@ class Transaction:
         return conn
 
     def commit(self) -> None:
-        started = time.perf_counter()
-        try:
-            self._commit()
-        finally:
-            self.effects.sql_seconds += time.perf_counter() - started
-        self.effects.committed = True
-
-    def _commit(self) -> None:
         if self._deferred and self._conn is None:  # they are the transaction's first statements
             self.run([one_statement(self._deferred)], counted=False)
             self._deferred = []
@@ -209,8 +201,16 @@ class Transaction:
             self.check_deadline()
             self._committing = True
         conn, deferred, self._deferred = self._conn, self._deferred, []
-        if conn is None:
-            return
+        if conn is not None:  # else nothing was sent: nothing to commit, no time in Postgres
+            started = time.perf_counter()
+            try:
+                self._send_commit(conn, deferred)
+            finally:
+                self.effects.sql_seconds += time.perf_counter() - started
+        self.effects.committed = True
+
+    @staticmethod
+    def _send_commit(conn: Connection, deferred: list[Statement]) -> None:
         if not deferred:
             conn.commit()
             return

@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY
 
 from portico.logs import RequestLog
 from portico.manifest import load_all
+from portico.runtime import effects
 from portico.runtime.app import create_app
 from portico.settings import EgressMode
 from tests.conftest import TEST_FUNCTIONS_DIR, Services, open_resources
@@ -285,3 +286,21 @@ def test_without_server_timing_no_header_and_a_failed_write_counts_no_rows(serve
     assert (REGISTRY.get_sample_value("portico_effect_rows_written_total", labels) or 0) == (
         rows_before
     )
+
+
+def test_a_handler_that_touches_nothing_spends_no_time_in_postgres(serve):
+    """A unit of work that sent no statement commits nothing: its ledger has no SQL time, so
+    the log line takes the short path of an empty ledger."""
+    echo = serve("open-echo", server_timing=True)
+    tx = echo.state.invoker.begin(time.monotonic() + 5)
+    tx.commit()
+    tx.release()
+    ledger = effects.of(tx)
+    assert (ledger.sql_seconds, ledger.committed) == (0.0, True)
+
+    response = echo.client.post("/open-echo", json={"n": 1})
+    assert response.status_code == 200
+    [line] = echo.log_lines()
+    assert (line["effects"]["statements"], line["effects"]["sql_ms"]) == (0, 0.0)
+    sql = server_timing_entries(response.headers["Server-Timing"])[0]
+    assert sql == 'sql;dur=0.0;desc="0 statements, 0 rows"'
