@@ -1,4 +1,5 @@
-"""JSON logs, one object per line, each carrying the function name and the current request id."""
+"""JSON logs, one object per line, each carrying the function name, the current request id and
+the current trace id (portico.tracing sets it)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from json.encoder import encode_basestring_ascii as json_string
 from typing import Any, TextIO
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+trace_id_var: ContextVar[str | None] = ContextVar("trace_id", default=None)
 
 
 # What a correlation id a client or a gateway sends may look like: it is echoed in a response
@@ -33,7 +35,8 @@ def request_id_from(sent: str | None) -> str:
 
 
 class ContextFilter(logging.Filter):
-    """Stamps every record with the function it comes from and the request (or job) it serves."""
+    """Stamps every record with the function it comes from, the request (or job) it serves and
+    that request's trace."""
 
     def __init__(self, function: str = "") -> None:
         super().__init__()
@@ -42,6 +45,7 @@ class ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.function = self.function
         record.request_id = request_id_var.get()
+        record.trace_id = trace_id_var.get()
         return True
 
 
@@ -54,7 +58,8 @@ def logging_config(level: str = "INFO", function: str = "") -> dict[str, Any]:
         "formatters": {
             "json": {
                 "()": "pythonjsonlogger.json.JsonFormatter",
-                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(function)s %(request_id)s",
+                "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(function)s"
+                " %(request_id)s %(trace_id)s",
                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
             }
         },
@@ -73,6 +78,9 @@ def logging_config(level: str = "INFO", function: str = "") -> dict[str, Any]:
             "rq.worker": {"level": level},
         },
     }
+
+
+_TRACE_ID = ', "trace_id": '
 
 
 class RequestLog:
@@ -110,9 +118,16 @@ class RequestLog:
             self._queue = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
 
-    def write(self, message: str, request_id: str | None, *, effects: str | None = None) -> None:
+    def write(
+        self,
+        message: str,
+        request_id: str | None,
+        *,
+        trace_id: str | None = None,
+        effects: str | None = None,
+    ) -> None:
         """`effects`: the JSON text of the line's `effects` field (portico.runtime.effects),
-        where the formatter puts a record's extra fields: after the request id."""
+        where the formatter puts a record's extra fields: after the trace id."""
         if not self._logger.isEnabledFor(logging.INFO):
             return
         now = time.time()
@@ -122,10 +137,11 @@ class RequestLog:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
             self._stamp = (second, stamp)
         rid = "null" if request_id is None else json_string(request_id)
+        tid = "null" if trace_id is None else json_string(trace_id)
         extra = "" if effects is None else f', "effects": {effects}'
         line = (
             f'{{"time": "{stamp},{int((now - second) * 1000):03d}"{self._level}'
-            f"{json_string(message)}{self._function}{rid}{extra}}}\n"
+            f"{json_string(message)}{self._function}{rid}{_TRACE_ID}{tid}{extra}}}\n"
         )
         pending = self._queue
         if pending is not None:

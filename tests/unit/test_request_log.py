@@ -12,7 +12,7 @@ import time
 import pytest
 from pythonjsonlogger.json import JsonFormatter
 
-from portico.logs import ContextFilter, RequestLog, logging_config, request_id_var
+from portico.logs import ContextFilter, RequestLog, logging_config, request_id_var, trace_id_var
 
 MESSAGES = [
     "GET /claims -> 200 in 1.2 ms",
@@ -21,24 +21,41 @@ MESSAGES = [
 ]
 
 
-def formatter_line(logger: logging.Logger, function: str, message: str, request_id: str) -> str:
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def formatter_line(
+    logger: logging.Logger,
+    function: str,
+    message: str,
+    request_id: str,
+    trace_id: str | None = TRACE_ID,
+) -> str:
     """What logging_config's formatter and filter make of the same line."""
     options = dict(logging_config("INFO", function)["formatters"]["json"])
     assert options.pop("()") == "pythonjsonlogger.json.JsonFormatter"
     formatter = JsonFormatter(**options)
     record = logger.makeRecord(logger.name, logging.INFO, __file__, 1, message, (), None)
     token = request_id_var.set(request_id)
+    trace_token = trace_id_var.set(trace_id)
     try:
         ContextFilter(function).filter(record)
     finally:
+        trace_id_var.reset(trace_token)
         request_id_var.reset(token)
     return formatter.format(record)
 
 
-def written(logger: logging.Logger, function: str, message: str, request_id: str | None) -> str:
+def written(
+    logger: logging.Logger,
+    function: str,
+    message: str,
+    request_id: str | None,
+    trace_id: str | None = TRACE_ID,
+) -> str:
     read, write = os.pipe()
     with os.fdopen(write, "w") as stream:
-        RequestLog(logger, function, stream).write(message, request_id)
+        RequestLog(logger, function, stream).write(message, request_id, trace_id=trace_id)
     with os.fdopen(read) as pipe:
         return pipe.read()
 
@@ -52,7 +69,7 @@ def test_the_line_is_the_formatters_line(message):
     assert (
         list(ours)
         == list(theirs)
-        == ["time", "level", "logger", "message", "function", "request_id"]
+        == ["time", "level", "logger", "message", "function", "request_id", "trace_id"]
     )
     assert {k: v for k, v in ours.items() if k != "time"} == {
         k: v for k, v in theirs.items() if k != "time"
@@ -68,13 +85,14 @@ def test_the_escaping_is_the_formatters():
     line = written(logger, "f", MESSAGES[2], 'a"b')
     assert line.endswith("\n") and line.count("\n") == 1
     assert '"message": "GET /\\u00fc/\\u2603 -> 404 in 3.0 ms"' in line
-    assert '"request_id": "a\\"b"}' in line
+    assert f'"request_id": "a\\"b", "trace_id": "{TRACE_ID}"}}' in line
 
 
 def test_no_request_id_is_null_and_a_quiet_level_writes_nothing():
     logger = logging.getLogger("portico.tests.request-log")
     logger.setLevel(logging.INFO)
-    assert json.loads(written(logger, "f", "x", None))["request_id"] is None
+    line = json.loads(written(logger, "f", "x", None, None))
+    assert line["request_id"] is None and line["trace_id"] is None
     logger.setLevel(logging.WARNING)
     assert written(logger, "f", "x", "req") == ""
 
