@@ -53,12 +53,14 @@ class Request:
 
 @dataclass(frozen=True)
 class Message:
-    """A queue message, as a worker handler sees it."""
+    """A queue message, as a worker handler sees it. `trace_context`: the W3C trace context
+    of the work that published it (`traceparent`, `tracestate`), which its processing joins."""
 
     id: str
     queue: str
     payload: Mapping[str, Any]
     request_id: str | None = None
+    trace_context: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass

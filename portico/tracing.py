@@ -24,6 +24,7 @@ from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, Literal
 
 from portico.logs import trace_id_var
+from portico.problems import Problem
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context as OtelContext
@@ -51,9 +52,15 @@ _received: ContextVar[Mapping[str, str] | None] = ContextVar("received_trace_con
 _NO_SPAN = contextlib.nullcontext()
 
 
-def endpoint_configured(environ: Mapping[str, str]) -> bool:
-    sdk_disabled = environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
-    return not sdk_disabled and any(environ.get(name) for name in ENDPOINT_VARIABLES)
+def traces_endpoint(environ: Mapping[str, str]) -> str | None:
+    """Where OTLP/HTTP spans go, by the OTLP exporter spec: the traces variable as it is, or
+    the base variable with `/v1/traces`; None when neither is set or the SDK is disabled."""
+    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return None
+    traces, base = (environ.get(name, "").strip() for name in ENDPOINT_VARIABLES)
+    if traces:
+        return traces
+    return f"{base.rstrip('/')}/v1/traces" if base else None
 
 
 def configure(
@@ -67,8 +74,8 @@ def configure(
     Call it once, in the process that serves (after any fork)."""
     global _tracer, _provider
     environ = os.environ if environ is None else environ
-    otlp = endpoint_configured(environ)
-    if not otlp and not exporters:
+    otlp = traces_endpoint(environ)
+    if otlp is None and not exporters:
         return False
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -78,10 +85,10 @@ def configure(
     provider = TracerProvider(resource=resource)
     delay = None if environ.get("OTEL_BSP_SCHEDULE_DELAY") else DEFAULT_EXPORT_DELAY_MILLIS
     chosen = list(exporters)
-    if otlp:
+    if otlp is not None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        chosen.append(OTLPSpanExporter())  # endpoint, headers, timeout: from the environment
+        chosen.append(OTLPSpanExporter(endpoint=otlp))  # headers, timeout: OTEL_EXPORTER_OTLP_*
     for exporter in chosen:
         provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=delay))
     _provider, _tracer = provider, provider.get_tracer("portico")
@@ -165,8 +172,7 @@ class Started:
                 if status_code >= 500:
                     span.set_status(Status(StatusCode.ERROR, f"HTTP {status_code}"))
             if error is not None:
-                span.record_exception(error)
-                span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+                record_failure(span, error)
             span.end()
             if self._context_token is not None:
                 from opentelemetry import context
@@ -209,7 +215,41 @@ def span(
     tracer = _tracer
     if tracer is None:
         return _NO_SPAN
-    return tracer.start_as_current_span(name, kind=_kind(kind), attributes=attributes)
+    return _child(tracer, name, kind, attributes)
+
+
+@contextlib.contextmanager
+def _child(
+    tracer: Tracer,
+    name: str,
+    kind: Kind,
+    attributes: Mapping[str, str | int | float | bool] | None,
+) -> Iterator[Span]:
+    with tracer.start_as_current_span(
+        name,
+        kind=_kind(kind),
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as current:
+        try:
+            yield current
+        except BaseException as exc:
+            record_failure(current, exc)
+            raise
+
+
+def record_failure(current: Span, exc: BaseException) -> None:
+    """A step ended by an exception: an error, unless it is a client's problem (a 4xx), which
+    is the work's answer rather than its failure (OpenTelemetry's HTTP conventions)."""
+    from opentelemetry.trace import Status, StatusCode
+
+    status = getattr(exc, "status", None)
+    if isinstance(exc, Problem) and isinstance(status, int) and status < 500:
+        current.set_attribute("portico.problem.status", status)
+        return
+    current.record_exception(exc)
+    current.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 
 def carrier() -> dict[str, str]:

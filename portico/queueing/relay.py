@@ -22,6 +22,7 @@ from rq.registry import clean_registries
 from rq.scheduler import RQScheduler
 from rq.serializers import JSONSerializer
 
+from portico import tracing
 from portico.logs import configure_logging
 from portico.manifest import Manifest, load_all
 from portico.runtime.health import serve_health
@@ -143,6 +144,7 @@ class Relay:
 
 def run_relay(settings: Settings, *, host: str = "127.0.0.1", port: int | None = None) -> None:
     configure_logging(settings.log_level, "relay")
+    tracing.configure("relay")
     manifests = load_all(settings.functions_dir)
     resources = Resources.for_process(settings, "relay", pool_size=1)
     try:
@@ -165,3 +167,4 @@ def run_relay(settings: Settings, *, host: str = "127.0.0.1", port: int | None =
         relay.run()
     finally:
         resources.close()
+        tracing.shutdown()

@@ -1,8 +1,9 @@
 """Queue-triggered functions: an RQ worker that runs the manifest's handler per message.
 
 Each job runs in one transaction like an HTTP invocation, with the function's timeout as the
-job timeout. SIGTERM is RQ's warm shutdown: /readyz fails, the current job finishes, then the
-worker exits. A small HTTP server beside it answers /healthz, /readyz and /metrics.
+job timeout, as a span of the trace that published its message (each retry another span).
+SIGTERM is RQ's warm shutdown: /readyz fails, the current job finishes, then the worker exits.
+A small HTTP server beside it answers /healthz, /readyz and /metrics.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from types import FrameType
 from typing import Any
 
 import psycopg
-from rq import SimpleWorker
+from rq import SimpleWorker, get_current_job
 from rq.job import Job
+from rq.queue import Queue
 from rq.serializers import JSONSerializer
 
-from portico import metrics
+from portico import metrics, tracing
 from portico.contract import Message
-from portico.logs import configure_logging, request_id_var
+from portico.logs import configure_logging, request_id_var, trace_id_var
 from portico.manifest import Manifest
 from portico.problems import ServiceUnavailable
 from portico.runtime import effects
@@ -49,17 +51,41 @@ def handle_message(message: Mapping[str, Any]) -> Any:
     msg = message_of(message)
     token = request_id_var.set(msg.request_id or msg.id)
     manifest = _invoker.manifest
+    traced = tracing.start(f"process {msg.queue}", "consumer", message, job_attributes(msg))
     outcome = JobOutcome.FAILED
     ledger = Effects()
+    failure: BaseException | None = None
     started = time.perf_counter()
     try:
         deadline = time.monotonic() + manifest.function.timeout_seconds
         result, outcome, ledger = run_through_outages(_invoker, msg, deadline)
         return result
+    except BaseException as exc:  # RQ's job timeout is one, and retries or dead-letters it
+        failure = exc
+        raise
     finally:
         metrics.JOBS.labels(manifest.name, msg.queue, outcome).inc()
         log_job(msg, outcome, time.perf_counter() - started, ledger)
+        traced.set("portico.outcome", str(outcome))
+        traced.end(error=failure)
         request_id_var.reset(token)
+
+
+def job_attributes(msg: Message) -> dict[str, str | int] | None:
+    """The consumer span's attributes: the message, and which attempt at it this is."""
+    if not tracing.enabled():
+        return None
+    attributes: dict[str, str | int] = {
+        "messaging.system": "rq",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": msg.queue,
+        "messaging.message.id": msg.id,
+        "portico.request_id": msg.request_id or "",
+    }
+    job = get_current_job()
+    if job is not None and job.retries_left is not None and job.retry_intervals:
+        attributes["portico.attempt"] = len(job.retry_intervals) - job.retries_left + 1
+    return attributes
 
 
 def log_job(msg: Message, outcome: JobOutcome, seconds: float, ledger: Effects) -> None:
@@ -113,6 +139,21 @@ class DrainingJobWorker(SimpleWorker):
 
     draining = threading.Event()
     abandoned_job_grace_seconds = Settings.abandoned_job_grace_seconds
+    # RQ's description of a job is its call, the whole message: payloads stay out of the logs.
+    log_job_description = False
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """RQ's own lines about the job (its result, its failure) carry the job's request id
+        and trace id too, as the handler's do. Only RQ's dequeue notice, written before the job
+        is read, has neither."""
+        envelope = job.args[0] if job.args and isinstance(job.args[0], Mapping) else {}
+        request_id = request_id_var.set(envelope.get("requestId") or envelope.get("id"))
+        trace_id = trace_id_var.set(tracing.trace_id_of(envelope.get(tracing.TRACEPARENT)))
+        try:
+            super().execute_job(job, queue)
+        finally:
+            trace_id_var.reset(trace_id)
+            request_id_var.reset(request_id)
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # How long a started job may go without news before the relay's maintenance calls it
@@ -158,6 +199,7 @@ def run_worker(
     if manifest.trigger is None:
         raise ValueError(f"{manifest.name} is an HTTP function; serve it with `portico serve`")
     configure_logging(settings.log_level, manifest.name)
+    tracing.configure(manifest.name)
     # One job at a time per worker process: one connection.
     resources = Resources.for_process(
         settings,
@@ -185,3 +227,4 @@ def run_worker(
     finally:
         _invoker.close()
         resources.close()
+        tracing.shutdown()

@@ -30,9 +30,9 @@ import psycopg
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from portico import bounded_json, headers, metrics, problems
+from portico import bounded_json, headers, metrics, problems, tracing
 from portico.contract import Caller, Request, to_response
-from portico.logs import RequestLog, request_id_var
+from portico.logs import RequestLog, request_id_var, trace_id_var
 from portico.manifest import BODY_METHODS, Api, Manifest
 from portico.runtime import deadline, effects, idempotency
 from portico.runtime.effects import Effects
@@ -45,6 +45,7 @@ from portico.runtime.request_scope import (
     INVOKED,
     REQUEST_ID,
     STARTED,
+    TRACE,
     RequestScope,
 )
 from portico.runtime.resources import Resources
@@ -68,6 +69,8 @@ SECRET_KEY = environ_key(headers.GATEWAY_SECRET)  # a handler never sees the gat
 USERNAME_KEY = environ_key(headers.CONSUMER_USERNAME)
 CONSUMER_ID_KEY = environ_key(headers.CONSUMER_ID)
 IDEMPOTENCY_KEY = environ_key(headers.IDEMPOTENCY_KEY)
+TRACEPARENT_KEY = environ_key(tracing.TRACEPARENT)
+TRACESTATE_KEY = environ_key(tracing.TRACESTATE)
 CONTENT_KEYS = frozenset({"CONTENT_TYPE", "CONTENT_LENGTH"})
 BODY_HEADER_KEYS = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})  # werkzeug skips these
 
@@ -84,9 +87,11 @@ class FunctionState:
     draining: threading.Event = field(default_factory=threading.Event)
     watchdog: deadline.Watchdog = field(default_factory=deadline.Watchdog)
     request_log: RequestLog = field(init=False)
+    span_name: str = field(init=False)
     tally: metrics.RouteTally = field(init=False)
 
     def __post_init__(self) -> None:
+        self.span_name = f"{self.api.route.method} {self.api.route.path}"
         self.request_log = RequestLog(log, self.manifest.name, background=True)
         self.tally = metrics.REQUESTS.route(self.manifest.name, self.api.route.path)
 
@@ -105,8 +110,26 @@ class FunctionState:
         self.request_log.write(
             f"{method} {path} -> {status} in {seconds * 1000:.1f} ms",
             request_id,
+            trace_id=trace_id_var.get(),
             effects=None if ledger is None else ledger.log_field(),
         )
+
+    def begin_span(self, environ: dict[str, Any]) -> tracing.Started:
+        """The invocation's span, continuing the trace context the request came with."""
+        received = {
+            tracing.TRACEPARENT: environ.get(TRACEPARENT_KEY),
+            tracing.TRACESTATE: environ.get(TRACESTATE_KEY),
+        }
+        attributes = None
+        if tracing.enabled():
+            attributes = {
+                "http.request.method": self.api.route.method,
+                "http.route": self.api.route.path,
+                "url.path": environ.get("PATH_INFO", ""),
+                "portico.request_id": environ[REQUEST_ID],
+                "portico.function": self.manifest.name,
+            }
+        return tracing.start(self.span_name, "server", received, attributes)
 
 
 def flask_rule(path: str) -> str:
@@ -182,6 +205,7 @@ def invoke(state: FunctionState, path_params: dict[str, str]) -> Response:
     incoming = current_request()
     environ = incoming.environ
     environ[INVOKED] = True  # from here on, RequestScope calls state.answered
+    environ[TRACE] = state.begin_span(environ)  # and ends this span
     state.tally.started()
     query = incoming.args.to_dict()
     check_url_text(path_params, query)
@@ -363,6 +387,11 @@ def timeout_problem(state: FunctionState) -> problems.GatewayTimeout:
 def parse_body(state: FunctionState, incoming: flask.Request) -> Any:
     if incoming.method not in BODY_METHODS:
         return None
+    with tracing.span("validate"):
+        return read_valid_body(state, incoming)
+
+
+def read_valid_body(state: FunctionState, incoming: flask.Request) -> Any:
     raw = incoming.get_data(cache=False)  # werkzeug enforces MAX_CONTENT_LENGTH (413)
     incoming.environ[BODY_READ] = True
     if not raw:

@@ -4,9 +4,10 @@ HTTP client over httpx for a system the handler calls while its client waits.
     response = ctx.payments.post("/charges", json={...}, headers={"Idempotency-Key": key})
 
 One `httpx.Client` per dependency per process (its connections are reused); a binding per
-invocation carries what the call needs from it: the deadline, the request id, the incoming
-trace headers, the effects ledger. Every attempt is bounded by the smaller of the dependency's
-timeout_seconds and what is left of the function's deadline, and is counted (the ledger,
+invocation carries what the call needs from it: the deadline, the request id, the trace context
+(portico.tracing.carrier; while tracing, each attempt is a client span the callee continues),
+the effects ledger. Every attempt is bounded by the smaller of the dependency's timeout_seconds
+and what is left of the function's deadline, and is counted (the ledger,
 `portico_dependency_calls_total`, `portico_dependency_call_seconds`). A timeout is a 504
 `DependencyTimeout`, a connection failure a 503 `DependencyUnavailable`; a response of any
 status is the handler's to judge (raise `BadGateway` on a 5xx).
@@ -26,7 +27,7 @@ from typing import Any
 import httpx
 
 from portico import headers as header_names
-from portico import metrics
+from portico import metrics, tracing
 from portico.manifest import Dependency
 from portico.problems import DependencyTimeout, DependencyUnavailable
 from portico.runtime.effects import DependencyCall, Effects, status_class
@@ -36,19 +37,8 @@ log = logging.getLogger("portico.runtime.dependencies")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({502, 503, 504})
-TRACE_HEADERS = ("traceparent", "tracestate")  # W3C Trace Context, passed through as sent
 FIRST_BACKOFF_SECONDS = 0.05
 MAX_BACKOFF_SECONDS = 1.0
-
-
-def trace_headers(incoming: Mapping[str, str]) -> dict[str, str]:
-    """The incoming request's W3C trace context (a handler's Request.headers), to pass on."""
-    found = {}
-    for name in TRACE_HEADERS:
-        value = incoming.get(name.title())
-        if value:
-            found[name] = value
-    return found
 
 
 def safe_to_repeat(method: str, sent: Mapping[str, str] | None) -> bool:
@@ -198,7 +188,22 @@ class DependencyBinding:
     def _attempt(
         self, request: httpx.Request, method: str, path: str, last: bool
     ) -> httpx.Response | None:
-        """One attempt: its response, or None after a connection failure worth retrying."""
+        """One attempt (a client span of its own when tracing): its response, or None after a
+        connection failure worth retrying."""
+        if not tracing.enabled():
+            return self._attempt_once(request, method, path, last)
+        name = self._client.dependency.binding
+        attributes = {"http.request.method": method, "url.path": path, "peer.service": name}
+        with tracing.span(f"{name} {method} {path}", "client", attributes) as current:
+            request.headers.update(tracing.carrier())  # the callee continues this span
+            response = self._attempt_once(request, method, path, last)
+            if response is not None:
+                current.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    def _attempt_once(
+        self, request: httpx.Request, method: str, path: str, last: bool
+    ) -> httpx.Response | None:
         bound = self._bound()
         started = time.perf_counter()
         try:

@@ -6,11 +6,11 @@ import importlib.util
 import logging
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from portico import metrics
-from portico.contract import Context, Request, to_response
+from portico import metrics, tracing
+from portico.contract import Context, to_response
 from portico.manifest import Manifest
 from portico.manifest.wording import display
 from portico.runtime import effects, egress, idempotency
@@ -149,7 +149,8 @@ class Invoker:
         previous = egress.enter(allowance, ledger) if allowance is not None else None
         started = time.perf_counter()
         try:
-            result = self.handler(event, ctx)
+            with tracing.span("handler", attributes=self._handler_attributes()):
+                result = self.handler(event, ctx)
         finally:
             ledger.handler_seconds = time.perf_counter() - started
             if allowance is not None:
@@ -157,6 +158,12 @@ class Invoker:
         if ledger.denied is not None:  # refused, and whatever caught it carried on
             raise ledger.denied
         return result
+
+    def _handler_attributes(self) -> dict[str, str] | None:
+        if not tracing.enabled():
+            return None
+        spec = self.manifest.function
+        return {"code.function.name": f"{spec.handler_file.name}:{spec.handler_attr}"}
 
     def _count(self, ledger: Effects) -> None:
         if ledger.statements or ledger.messages:
@@ -170,7 +177,7 @@ class Invoker:
             for r in self.manifest.resources
         }
         if self.dependencies:
-            trace = _trace_of(event)
+            trace = tracing.carrier()  # the trace context to pass on: the request's, or ours
             ledger = effects.of(tx)
             for binding, client in self.dependencies.items():
                 bound[binding] = client.bind(tx.deadline, request_id, trace, ledger)
@@ -184,9 +191,10 @@ class Invoker:
             return
         started = time.perf_counter()
         try:
-            outbox.push_committed(
-                self.resources.redis, tx.pending_messages, self.resources.consumers
-            )
+            with tracing.span("outbox push", "producer", _push_attributes(tx.pending_messages)):
+                outbox.push_committed(
+                    self.resources.redis, tx.pending_messages, self.resources.consumers
+                )
         except Exception as exc:
             ids = [str(message["id"]) for _, message in tx.pending_messages]
             log.warning("messages %s left in the outbox for the relay: %s", ids, exc)
@@ -194,10 +202,14 @@ class Invoker:
             ledger.queue_seconds = time.perf_counter() - started
 
 
-def _trace_of(event: Any) -> dict[str, str]:
-    """The W3C trace context an HTTP request came with (a queue message carries none)."""
-    if not isinstance(event, Request):
-        return {}
-    from portico.runtime.dependencies import trace_headers
-
-    return trace_headers(event.headers)
+def _push_attributes(
+    messages: Sequence[tuple[str, Mapping[str, Any]]],
+) -> dict[str, str | int] | None:
+    if not tracing.enabled():
+        return None
+    queues = sorted({queue for queue, _ in messages})
+    return {
+        "messaging.system": "rq",
+        "messaging.batch.message_count": len(messages),
+        "messaging.destination.name": ", ".join(queues),
+    }

@@ -1,6 +1,7 @@
 """What every answer of a function's app gets, as WSGI middleware around the Flask app: the
 request id (taken from the caller or made, echoed on the answer, bound for the log lines), and
-for the function's own route its metric series and its one request log line.
+for the function's own route its metric series, its one request log line and the end of its
+span (begun by the app, portico.tracing).
 
 Middleware rather than Flask's before/after-request hooks: those cost a coroutine check and a
 context-local lookup each per request, which a trivial handler's throughput shows (bench/README).
@@ -23,6 +24,7 @@ INVOKED = "portico.invoked"  # the function's route ran: log and measure the ans
 BODY_READ = "portico.body_read"  # the body was read (else an answer must close the connection)
 ANSWERED = "portico.answered"  # the deadline's watchdog already answered (and logged) it
 EFFECTS = "portico.effects"  # the invocation's effects ledger (portico.runtime.effects)
+TRACE = "portico.trace"  # the invocation's span (portico.tracing.Started), ended with the answer
 
 REQUEST_ID_ENVIRON = "HTTP_" + headers.REQUEST_ID.upper().replace("-", "_")
 _REQUEST_ID_LOWER = headers.REQUEST_ID.lower()
@@ -75,4 +77,7 @@ class RequestScope:
                 path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
                 method, effects = environ["REQUEST_METHOD"], environ.get(EFFECTS)
                 self.answered(method, path, status, elapsed, request_id, effects)
+            traced = environ.get(TRACE)
+            if traced is not None:
+                traced.end(status_code=status)
             request_id_var.reset(token)

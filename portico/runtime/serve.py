@@ -23,7 +23,7 @@ from gunicorn import glogging, util
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 
-from portico import headers, http_limits, problems
+from portico import headers, http_limits, problems, tracing
 from portico.logs import configure_logging, logging_config
 from portico.manifest import Manifest
 from portico.runtime.app import FunctionState, create_app
@@ -114,6 +114,7 @@ class DrainingThreadWorker(ThreadWorker):  # type: ignore[misc]
                 state.invoker.close()
                 state.resources.close()
                 state.request_log.close()
+                tracing.shutdown()
                 log.info("stopped")
 
     def _state(self) -> FunctionState | None:
@@ -167,6 +168,7 @@ class FunctionServer(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         configure_logging(self.settings.log_level, self.manifest.name)
+        tracing.configure(self.manifest.name)  # here, in the worker process gunicorn forked
         resources = Resources.for_process(
             self.settings,
             self.manifest.name,

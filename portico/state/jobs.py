@@ -1,9 +1,9 @@
 """The RQ side of a message: the job it becomes, on the list KEDA watches (`rq:queue:<name>`).
 
 Messages travel as JSON (RQ's JSONSerializer, never pickle) in one envelope (`envelope`, read
-back by `message_of`) to the job function `portico.queueing.worker.handle_message`, with the
-consuming worker's timeout and retries (`JobPolicy`). `JobOutcome` names what a worker made of
-a job.
+back by `message_of`; it carries the trace context too) to the job function
+`portico.queueing.worker.handle_message`, with the consuming worker's timeout and retries
+(`JobPolicy`). `JobOutcome` names what a worker made of a job.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 from rq.utils import now
 
+from portico import tracing
 from portico.contract import Message
 
 JOB_FUNCTION = "portico.queueing.worker.handle_message"
@@ -39,12 +40,14 @@ def job_id(message_id: str) -> str:
 
 
 def envelope(message: Message) -> dict[str, Any]:
-    """A message as it travels: the outbox row's JSON and the job's one argument."""
+    """A message as it travels: the outbox row's JSON and the job's one argument. The trace
+    context rides in it under its W3C names, so every delivery and retry joins the trace."""
     return {
         "id": message.id,
         "queue": message.queue,
         "payload": dict(message.payload),
         "requestId": message.request_id,
+        **message.trace_context,
     }
 
 
@@ -55,6 +58,7 @@ def message_of(envelope: Mapping[str, Any]) -> Message:
         queue=str(envelope["queue"]),
         payload=envelope.get("payload") or {},
         request_id=envelope.get("requestId"),
+        trace_context=tracing.received(envelope),
     )
 
 

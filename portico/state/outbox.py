@@ -9,11 +9,13 @@ with FOR UPDATE SKIP LOCKED so several relays can run: a marked one was delivere
 path and is only deleted; an unmarked one (a crash, Redis down) is delivered, then deleted.
 Delivery is at-least-once; the message id makes the RQ job id, and workers record processed
 ids, so a second delivery has no second effect. A lost mark (Redis lost its data, or the mark
-expired while no relay ran) means one more delivery, never none.
+expired while no relay ran) means one more delivery, never none. A message the relay delivers
+is a span of the trace that published it (its envelope carries the context).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -22,6 +24,7 @@ from typing import Any, NamedTuple
 import redis
 from psycopg.types.json import Jsonb
 
+from portico import tracing
 from portico.state.jobs import JobPolicy, enqueue
 from portico.state.transaction import Connection, Statement
 
@@ -30,6 +33,7 @@ log = logging.getLogger("portico.state.outbox")
 # Long enough for any relay outage worth the name; a mark that expires first costs one more
 # delivery.
 DELIVERED_MARK_SECONDS = 24 * 3600
+NO_SPAN = contextlib.nullcontext()
 
 
 def insert(queue: str, message: Mapping[str, Any]) -> Statement:
@@ -56,8 +60,23 @@ def push(
     messages: Sequence[tuple[str, Mapping[str, Any]]],
     consumers: Mapping[str, JobPolicy],
 ) -> None:
+    """The relay's delivery: each message in a span of the trace that published it."""
     for queue, message in messages:
-        enqueue(redis_client, queue, message, consumers.get(queue, JobPolicy()))
+        with tracing.continued(message), relay_span(queue, message):
+            enqueue(redis_client, queue, message, consumers.get(queue, JobPolicy()))
+
+
+def relay_span(queue: str, message: Mapping[str, Any]) -> contextlib.AbstractContextManager[Any]:
+    if not tracing.enabled():
+        return NO_SPAN
+    attributes = {
+        "messaging.system": "rq",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": queue,
+        "messaging.message.id": str(message["id"]),
+        "portico.request_id": str(message.get("requestId") or ""),
+    }
+    return tracing.span(f"relay {queue}", "producer", attributes)
 
 
 def push_committed(

@@ -15,6 +15,7 @@ a pool's connections also carry their function's timeout as their statement_time
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -27,7 +28,7 @@ from psycopg.abc import Params, QueryNoTemplate
 from psycopg.rows import DictRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from portico import problems
+from portico import problems, tracing
 from portico.settings import Settings
 
 Connection = psycopg.Connection[DictRow]
@@ -71,6 +72,32 @@ def send(conn: Connection, statements: Sequence[Statement]) -> list[Cursor[DictR
 
 
 WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "MERGE"})
+NO_SPAN = contextlib.nullcontext()
+QUERY_TEXT_LIMIT = 2000  # characters of SQL on a span: statements, not the data they carry
+
+
+def statement_span(statements: Sequence[Statement]) -> tuple[str, tracing.Kind, dict[str, Any]]:
+    """A round trip's span: `db <VERB>` of its first statement, its SQL (never its parameters,
+    which hold the request's data)."""
+    texts = [sql if isinstance(sql, str) else repr(sql) for sql, _ in statements]
+    verb = texts[0].lstrip().split(None, 1)[0].upper() if texts and texts[0].strip() else "SQL"
+    attributes: dict[str, Any] = {
+        "db.system.name": "postgresql",
+        "db.query.text": ";\n".join(texts)[:QUERY_TEXT_LIMIT],
+    }
+    if len(texts) > 1:
+        attributes["db.operation.batch.size"] = len(texts)
+    return f"db {verb}", "client", attributes
+
+
+def commit_span(deferred: Sequence[Statement]) -> tuple[str, tracing.Kind, dict[str, Any]]:
+    """The COMMIT's span; the statements deferred to it (outbox rows, a stored idempotent
+    response) travel in the same round trip."""
+    attributes: dict[str, Any] = {"db.system.name": "postgresql", "db.query.text": "COMMIT"}
+    if deferred:
+        attributes["portico.deferred_statements"] = len(deferred)
+        attributes["db.query.text"] = statement_span(deferred)[2]["db.query.text"] + ";\nCOMMIT"
+    return "db COMMIT", "client", attributes
 
 
 def rows_written(statusmessage: str | None, rowcount: int) -> int:
@@ -141,10 +168,11 @@ class Transaction:
         self.check_deadline()
         started = time.perf_counter()
         try:
-            if self._conn is None:
-                cursors = self._first_statements(statements)
-            else:
-                cursors = send(self._conn, statements)
+            with tracing.span(*statement_span(statements)) if tracing.enabled() else NO_SPAN:
+                if self._conn is None:
+                    cursors = self._first_statements(statements)
+                else:
+                    cursors = send(self._conn, statements)
         finally:
             self.effects.sql_seconds += time.perf_counter() - started
         if counted:
@@ -204,7 +232,8 @@ class Transaction:
         if conn is not None:  # else nothing was sent: nothing to commit, no time in Postgres
             started = time.perf_counter()
             try:
-                self._send_commit(conn, deferred)
+                with tracing.span(*commit_span(deferred)) if tracing.enabled() else NO_SPAN:
+                    self._send_commit(conn, deferred)
             finally:
                 self.effects.sql_seconds += time.perf_counter() - started
         self.effects.committed = True
