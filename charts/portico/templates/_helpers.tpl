@@ -274,3 +274,112 @@ podSelector:
       kubernetes.io/metadata.name: {{ . }}
 {{- end }}
 {{- end }}
+
+{{/* --- Tracing (tracing.*) -------------------------------------------------------------------
+Off unless tracing.enabled: then every Portico container but the migrations gets the OTEL_*
+variables portico/tracing.py and the OpenTelemetry SDK read, Kong gets the opentelemetry plugin
+(kong-configmap.yaml) and the settings without which it makes no span, and the NetworkPolicies
+add tracing.egress. */}}
+
+{{/* The collector's base URL; tracing.enabled without one is refused. */}}
+{{- define "portico.tracing.endpoint" -}}
+{{- required "tracing.enabled=true needs tracing.otlpEndpoint (your collector's OTLP/HTTP base URL, e.g. http://otel-collector.observability:4318)" .Values.tracing.otlpEndpoint | trimSuffix "/" }}
+{{- end }}
+
+{{/* Kong's sampling rate: the ratio, or all / none for an always_on / always_off sampler. */}}
+{{- define "portico.tracing.kongSamplingRate" -}}
+{{- $sampler := .Values.tracing.sampler }}
+{{- if hasSuffix "always_on" $sampler }}1{{ else if hasSuffix "always_off" $sampler }}0{{ else }}{{ .Values.tracing.ratio }}{{ end }}
+{{- end }}
+
+{{/* The resource attributes of every span: tracing.resourceAttributes and the namespace. */}}
+{{- define "portico.tracing.resourceAttributes" -}}
+{{- $attributes := dict }}
+{{- range $key, $value := .Values.tracing.resourceAttributes }}
+{{- $_ := set $attributes $key $value }}
+{{- end }}
+{{- $_ := set $attributes "k8s.namespace.name" .Release.Namespace }}
+{{- toJson $attributes }}
+{{- end }}
+
+{{/* What every Portico process but the migrations gets (nothing while tracing is off). The
+processes set service.name (the function, worker or relay) and service.namespace themselves. */}}
+{{- define "portico.tracingEnv" -}}
+{{- if .Values.tracing.enabled }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ include "portico.tracing.endpoint" . | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ .Values.tracing.sampler | quote }}
+{{- if hasSuffix "traceidratio" .Values.tracing.sampler }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ .Values.tracing.ratio | quote }}
+{{- end }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ include "portico.tracing.resourceAttributes" . | fromJson | include "portico.tracing.pairs" | quote }}
+{{- with .Values.tracing.headersSecret.name }}
+- name: OTEL_EXPORTER_OTLP_HEADERS
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.tracing.headersSecret.key }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* A map as OTEL_RESOURCE_ATTRIBUTES writes it: key=value,... (by key). */}}
+{{- define "portico.tracing.pairs" -}}
+{{- $pairs := list }}
+{{- range $key, $value := . }}
+{{- $pairs = append $pairs (printf "%s=%s" $key $value) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
+
+{{/* Kong's opentelemetry plugin, global (Kong 3.9's kong/plugins/opentelemetry/schema.lua):
+spans to <otlpEndpoint>/v1/traces, the client's context continued in the formats of
+tracing.kongExtract, and a W3C traceparent naming Kong's span sent to the function. A header
+from tracing.headersSecret.kongHeaders is a reference to Kong's env vault (the variable
+PORTICO_OTLP_HEADER_<n> of the Kong container), so its value never enters the ConfigMap. */}}
+{{- define "portico.kong.opentelemetry" -}}
+{{- $attributes := include "portico.tracing.resourceAttributes" . | fromJson }}
+{{- $_ := set $attributes "service.name" "kong" }}
+{{- $_ := set $attributes "service.namespace" "portico" }}
+{{- $config := dict
+  "traces_endpoint" (printf "%s/v1/traces" (include "portico.tracing.endpoint" .))
+  "resource_attributes" $attributes
+  "sampling_rate" (include "portico.tracing.kongSamplingRate" . | float64)
+  "propagation" (dict "extract" .Values.tracing.kongExtract "inject" (list "w3c") "default_format" "w3c") }}
+{{- with .Values.tracing.headersSecret.kongHeaders }}
+{{- $headers := dict }}
+{{- range $index, $entry := . }}
+{{- $_ := set $headers $entry.header (printf "{vault://env/portico-otlp-header-%d}" $index) }}
+{{- end }}
+{{- $_ := set $config "headers" $headers }}
+{{- end }}
+{{- toYaml (dict "name" "opentelemetry" "config" $config) }}
+{{- end }}
+
+{{/* The Kong container's part (nothing while tracing is off): Kong makes no span unless
+tracing_instrumentations names some, and reads each kongHeaders value from its variable. */}}
+{{- define "portico.kong.tracingEnv" -}}
+{{- if .Values.tracing.enabled }}
+- {name: KONG_TRACING_INSTRUMENTATIONS, value: {{ .Values.tracing.kongInstrumentations | quote }}}
+- {name: KONG_TRACING_SAMPLING_RATE, value: {{ include "portico.tracing.kongSamplingRate" . | quote }}}
+{{- range $index, $entry := .Values.tracing.headersSecret.kongHeaders }}
+- name: PORTICO_OTLP_HEADER_{{ $index }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "tracing.headersSecret.kongHeaders needs tracing.headersSecret.name (the Secret holding their values)" $.Values.tracing.headersSecret.name }}
+      key: {{ $entry.key }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Egress to the collector (tracing.egress), while tracing is on. */}}
+{{- define "portico.egress.tracing" -}}
+{{- if .Values.tracing.enabled }}
+{{- with .Values.tracing.egress }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+{{- end }}
