@@ -11,7 +11,8 @@ import no subpackage. The subpackages, each saying in its docstring what it may 
 - `queueing`: the queue path: workers, the relay and dead letters;
 - `render`: the render path: Kong, OpenAPI, OpenFaaS and chart values from the manifests;
 - `local`: what exists only for the laptop: embedded servers, the supervisor, `portico dev`;
-- `gateway`: the dev gateway;
+- `console`: the dev console at `/_portico/`: live requests, traces, queues, dead letters;
+- `gateway`: the dev gateway, which serves the console;
 - `cli`: the `portico` command, argument parsing only.
 
 `tests/unit/test_layering.py` holds the same table and fails on an import across it.

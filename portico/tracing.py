@@ -55,12 +55,17 @@ _NO_SPAN = contextlib.nullcontext()
 def traces_endpoint(environ: Mapping[str, str]) -> str | None:
     """Where OTLP/HTTP spans go, by the OTLP exporter spec: the traces variable as it is, or
     the base variable with `/v1/traces`; None when neither is set or the SDK is disabled."""
-    if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+    if sdk_disabled(environ):
         return None
     traces, base = (environ.get(name, "").strip() for name in ENDPOINT_VARIABLES)
     if traces:
         return traces
     return f"{base.rstrip('/')}/v1/traces" if base else None
+
+
+def sdk_disabled(environ: Mapping[str, str]) -> bool:
+    """OTEL_SDK_DISABLED=true: the user wants no spans from this process at all."""
+    return environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
 def configure(
@@ -143,7 +148,7 @@ class Started:
     `end`. With tracing off it holds only the context it came with, for the log lines and for
     whatever the work hands on."""
 
-    __slots__ = ("_context_token", "_received_token", "_trace_token", "span")
+    __slots__ = ("_context_token", "_received_token", "_trace_token", "span", "trace_id")
 
     def __init__(
         self,
@@ -151,8 +156,10 @@ class Started:
         context_token: Token[OtelContext] | None,
         received_token: Token[Mapping[str, str] | None],
         trace_token: Token[str | None],
+        trace_id: str | None,
     ) -> None:
         self.span = span
+        self.trace_id = trace_id
         self._context_token = context_token
         self._received_token = received_token
         self._trace_token = trace_token
@@ -160,6 +167,11 @@ class Started:
     def set(self, name: str, value: str | int | float | bool) -> None:
         if self.span is not None:
             self.span.set_attribute(name, value)
+
+    def rename(self, name: str) -> None:
+        """Name the span once the work knows what it is (a request's route, after routing)."""
+        if self.span is not None:
+            self.span.update_name(name)
 
     def end(self, *, status_code: int | None = None, error: BaseException | None = None) -> None:
         """End the span: an HTTP status (5xx an error), or the exception the work ended with."""
@@ -194,16 +206,16 @@ def start(
     received_token = _received.set(incoming)
     tracer = _tracer
     if tracer is None:
-        trace_token = trace_id_var.set(trace_id_of(incoming.get(TRACEPARENT)))
-        return Started(None, None, received_token, trace_token)
+        trace_id = trace_id_of(incoming.get(TRACEPARENT))
+        return Started(None, None, received_token, trace_id_var.set(trace_id), trace_id)
     from opentelemetry import context, trace
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     parent = TraceContextTextMapPropagator().extract(incoming)
     span = tracer.start_span(name, context=parent, kind=_kind(kind), attributes=attributes)
     context_token = context.attach(trace.set_span_in_context(span, parent))
-    trace_token = trace_id_var.set(format(span.get_span_context().trace_id, "032x"))
-    return Started(span, context_token, received_token, trace_token)
+    trace_id = format(span.get_span_context().trace_id, "032x")
+    return Started(span, context_token, received_token, trace_id_var.set(trace_id), trace_id)
 
 
 def span(

@@ -70,17 +70,17 @@ def dlq_show(job_id: str, functions_dir: Path) -> None:
 @functions_option
 def dlq_replay(job_ids: tuple[str, ...], replay_all: bool, functions_dir: Path) -> None:
     """Put dead letters back on their queues (safe: processed messages are skipped)."""
-    from portico.queueing.dlq import UnknownDeadLetter, dead_letters, find_all, replay
+    from portico.queueing.dlq import UnknownDeadLetter, dead_letters, replay_ids
 
     queues, settings = queues_and_settings(functions_dir)
     if replay_all == bool(job_ids):
         raise click.UsageError("name JOB_IDS or pass --all")
     connection = connect(settings)
+    if replay_all:
+        job_ids = tuple(letter.job_id for letter in dead_letters(connection, queues))
     try:
-        letters = dead_letters(connection, queues) if replay_all else []
-        letters += find_all(connection, queues, job_ids)
+        letters = replay_ids(connection, queues, job_ids)
     except UnknownDeadLetter as exc:
         raise click.ClickException(str(exc)) from exc
     for letter in letters:
-        replay(connection, letter)
         click.echo(f"replayed {letter.job_id} onto {letter.queue}")

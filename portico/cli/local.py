@@ -5,6 +5,7 @@ and `portico dev-token`, a JWT for trying out JWT routes."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -41,6 +42,10 @@ WARM_TEMPLATE_PRELOAD = (
     "portico.runtime.serve",
     "pythonjsonlogger.json",
     "jsonschema",
+    # portico.tracing's imports once tracing is on (every process `portico dev` starts):
+    # about a third of a second each forked function would otherwise spend.
+    "opentelemetry.sdk.trace",
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
 )
 WARM_TEMPLATE_ENTRY = "portico.cli:main"
 
@@ -87,6 +92,14 @@ def needs_the_local_extra(command: str, packages: Iterable[str]) -> None:
     "start and the imports. Off (or PORTICO_WARM_TEMPLATE=0): a new process each time. If "
     "the template dies, functions start as new processes until it is back.",
 )
+@click.option(
+    "--otlp-forward",
+    envvar="PORTICO_OTLP_FORWARD",
+    metavar="URL",
+    help="An OTLP/HTTP traces endpoint (e.g. http://127.0.0.1:4318/v1/traces) to pass on the "
+    "spans the console receives, and the gateway's own, to; `portico dev` sets it from "
+    "OTEL_EXPORTER_OTLP_ENDPOINT. Headers: OTEL_EXPORTER_OTLP_HEADERS.",
+)
 @consumers_option
 @functions_option
 def gateway(
@@ -96,12 +109,16 @@ def gateway(
     on_demand: tuple[str, ...],
     idle_seconds: float,
     warm_template: bool,
+    otlp_forward: str | None,
     consumers: tuple[Consumer, ...],
     functions_dir: Path,
 ) -> None:
     """Run the dev gateway: Kong's routing, API key and JWT auth, size and rate limits, caching
-    and correlation ids, driven by the manifests; starts scale-to-zero functions on demand."""
+    and correlation ids, driven by the manifests; starts scale-to-zero functions on demand.
+    Serves the console at /_portico/ (functions, live requests, traces, queues, dead letters)."""
     needs_the_local_extra("gateway", GATEWAY_NEEDS)
+    from portico.console.panels import Sources
+    from portico.console.web import console_for
     from portico.gateway.app import run_gateway
     from portico.gateway.calls import Upstream
     from portico.local.dev import portico_command
@@ -140,6 +157,10 @@ def gateway(
         args += ["--functions-dir", str(settings.functions_dir)]
         scaled.append(ScaledFunction(name, args, url, launcher=launcher, idle_seconds=idle_seconds))
         parsed.append(Upstream(by_name[name], url, margin))
+    by_scaled = {function.name: function for function in scaled}
+    always_on = {u.manifest.name: u.base_url for u in parsed if u.manifest.name not in by_scaled}
+    sources = Sources(manifests, settings.redis_url, settings.database_url, by_scaled)
+    console = console_for(sources, always_on, otlp_forward, os.environ)
     run_gateway(
         parsed,
         host,
@@ -149,6 +170,7 @@ def gateway(
         scaled=scaled,
         consumers=consumers,
         gateway_secret=settings.gateway_secret,
+        console=console,
     )
 
 

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -23,7 +24,9 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict
 from prometheus_client import generate_latest
 
-from portico import headers
+from portico import headers, tracing
+from portico.console.activity import RequestRecord
+from portico.console.web import Console, is_console_path
 from portico.gateway.cache import Entry, ResponseCache
 from portico.gateway.calls import BODY_IDLE_SECONDS, HOP_BY_HOP, Call, Upstream, read_body
 from portico.gateway.server import kong_message, serve
@@ -47,6 +50,20 @@ NOT_ADDED = frozenset({hdrs.ACCEPT, hdrs.ACCEPT_ENCODING, hdrs.USER_AGENT, hdrs.
 INTERNAL_METHODS = frozenset({"GET", "HEAD"})
 
 
+@dataclass
+class Routed:
+    """What the gateway learned of a request on its way: for its log line, span and the
+    console's live requests."""
+
+    upstream: Upstream | None = None
+    consumer: Consumer | None = None
+
+    @property
+    def route(self) -> str | None:
+        api = self.upstream.manifest.api if self.upstream else None
+        return api.route.path if api else None
+
+
 class Gateway:
     def __init__(
         self,
@@ -56,6 +73,7 @@ class Gateway:
         redis_url: str | None = None,
         scaled: Sequence[ScaledFunction] = (),
         gateway_secret: str | None = None,
+        console: Console | None = None,
     ) -> None:
         self.upstreams = [u for u in upstreams if u.manifest.api is not None]
         self.gateway_secret = gateway_secret
@@ -64,6 +82,7 @@ class Gateway:
         self.rate_limiter: RateLimiter | None = None
         self.cache = ResponseCache()
         self.scaled = {function.name: function for function in scaled}
+        self.console = console
         self._reaper: asyncio.Task[None] | None = None
         self.keys = by_api_key(consumers)
         self.issuers = by_issuer(consumers)
@@ -106,24 +125,75 @@ class Gateway:
         return outcome
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        started = time.perf_counter()
+        if self.console is not None and is_console_path(request.path):
+            return await self.console.handle(request)  # its own polling: not logged or traced
+        at, started = time.time(), time.perf_counter()
         request_id = request_id_from(request.headers.get(headers.REQUEST_ID))
         request_id_var.set(request_id)  # each aiohttp request runs in its own task and context
+        internal = request.path in self.internal_routes
+        span = None if internal else self.begin_span(request, request_id)
+        routed = Routed()
         try:
-            response = await self._respond(request, request_id)
+            response = await self._respond(request, request_id, routed)
         except Exception:
             log.exception("unexpected error in the gateway")
             response = kong_message(500)
         response.headers[headers.REQUEST_ID] = request_id
         response.headers["Server"] = headers.SERVER_NAME
         elapsed_ms = (time.perf_counter() - started) * 1000
+        trace_id = None
+        if span is not None:
+            trace_id = span.trace_id
+            self.end_span(span, request, routed, response.status)
         self.request_log.write(
             f"{request.method} {request.path} -> {response.status} in {elapsed_ms:.1f} ms",
             request_id,
+            trace_id=trace_id,
         )
+        if self.console is not None and not internal:
+            self.console.feed.add(
+                RequestRecord(
+                    seq=0,
+                    at=at,
+                    method=request.method,
+                    path=request.path,
+                    route=routed.route,
+                    function=routed.upstream.manifest.name if routed.upstream else None,
+                    consumer=routed.consumer.username if routed.consumer else None,
+                    status=response.status,
+                    latency_ms=round(elapsed_ms, 1),
+                    request_id=request_id,
+                    trace_id=trace_id,
+                    cold_start=headers.COLD_START in response.headers,
+                )
+            )
         return response
 
-    async def _respond(self, request: web.BaseRequest, request_id: str) -> web.StreamResponse:
+    def begin_span(self, request: web.BaseRequest, request_id: str) -> tracing.Started:
+        """The gateway's server span: the trace the client's traceparent names, or a new one."""
+        attributes = {
+            "http.request.method": request.method,
+            "url.path": request.path,
+            "portico.request_id": request_id,
+        }
+        return tracing.start(request.method, "server", request.headers, attributes)
+
+    def end_span(
+        self, span: tracing.Started, request: web.BaseRequest, routed: Routed, status: int
+    ) -> None:
+        route = routed.route
+        if route is not None:
+            span.rename(f"{request.method} {route}")
+            span.set("http.route", route)
+        if routed.upstream is not None:
+            span.set("portico.function", routed.upstream.manifest.name)
+        if routed.consumer is not None:
+            span.set("portico.consumer", routed.consumer.username)
+        span.end(status_code=status)
+
+    async def _respond(
+        self, request: web.BaseRequest, request_id: str, routed: Routed
+    ) -> web.StreamResponse:
         internal = self.internal_routes.get(request.path)
         if internal is not None and request.method in INTERNAL_METHODS:
             return await internal(request)
@@ -135,8 +205,11 @@ class Gateway:
         if matched is None:
             return kong_message(404, "no Route matched with those values")
         upstream, _ = matched
+        routed.upstream = upstream
         assert upstream.manifest.api is not None
-        response = await self._apply_policies(request, upstream, upstream.manifest.api, request_id)
+        response = await self._apply_policies(
+            request, upstream, upstream.manifest.api, request_id, routed
+        )
         if upstream.manifest.api.cors is not None:
             cors = origin_headers(upstream.manifest.api.cors, request.headers.get("Origin"))
             response.headers.update(cors)
@@ -150,7 +223,12 @@ class Gateway:
         return None
 
     async def _apply_policies(
-        self, request: web.BaseRequest, upstream: Upstream, api: Api, request_id: str
+        self,
+        request: web.BaseRequest,
+        upstream: Upstream,
+        api: Api,
+        request_id: str,
+        routed: Routed,
     ) -> web.StreamResponse:
         """key-auth or jwt, request-size-limiting, rate-limiting, proxy-cache: Kong's plugin
         order."""
@@ -159,7 +237,7 @@ class Gateway:
             outcome = self.authenticate(request, api)
             if isinstance(outcome, web.Response):
                 return outcome
-            consumer = outcome
+            consumer = routed.consumer = outcome
         try:
             body = await read_body(request, api.max_body_bytes)
         except TimeoutError:  # nginx's client_body_timeout: Kong answers 408 too
@@ -221,7 +299,11 @@ class Gateway:
         assert self.session is not None
         scaled.in_flight += 1
         try:
-            cold_seconds = await scaled.ensure_running(self.session)
+            if scaled.running():
+                cold_seconds = None
+            else:
+                with tracing.span(f"start {scaled.name}", attributes={"portico.cold_start": True}):
+                    cold_seconds = await scaled.ensure_running(self.session)
             response = await self._forward(call)
         except StartFailed as exc:
             log.error("%s", exc)
@@ -248,6 +330,17 @@ class Gateway:
             forwarded[headers.CONSUMER_ID] = consumer.id
         if self.gateway_secret:
             forwarded[headers.GATEWAY_SECRET] = self.gateway_secret
+        name = call.upstream.manifest.name
+        with tracing.span(f"upstream {name}", "client", {"portico.function": name}) as current:
+            forwarded.update(tracing.carrier())  # the function's span: a child of this one
+            response = await self._send(call, forwarded)
+            if current is not None:
+                current.set_attribute("http.response.status_code", response.status)
+        return response
+
+    async def _send(self, call: Call, forwarded: CIMultiDict[str]) -> web.Response:
+        assert self.session is not None
+        request = call.request
         try:
             async with self.session.request(
                 request.method,
@@ -313,6 +406,8 @@ class Gateway:
             await self.session.close()
         if self.rate_limiter is not None:
             await self.rate_limiter.aclose()
+        if self.console is not None:
+            await self.console.close()
 
     def shutdown_seconds(self) -> float:
         """Long enough for any request in flight to get its function's answer."""
@@ -329,6 +424,7 @@ def run_gateway(
     scaled: Sequence[ScaledFunction] = (),
     consumers: tuple[Consumer, ...] = DEV_CONSUMERS,
     gateway_secret: str | None = None,
+    console: Console | None = None,
 ) -> None:
     if not gateway_secret:
         log.warning(
@@ -341,6 +437,7 @@ def run_gateway(
         redis_url=redis_url,
         scaled=scaled,
         gateway_secret=gateway_secret,
+        console=console,
     )
     asyncio.run(
         serve(

@@ -26,6 +26,7 @@ from typing import TypeVar
 
 import httpx
 
+from portico import tracing
 from portico.local.embedded_postgres import EmbeddedPostgres
 from portico.local.embedded_redis import EmbeddedRedis
 from portico.local.ports import free_port
@@ -55,6 +56,7 @@ SERVER_TIMING_VARIABLE = "PORTICO_SERVER_TIMING"
 # What a process needs on top of its own timeouts to finish stopping (closing pools, exiting).
 STOP_MARGIN_SECONDS = 5.0
 RELAY_GRACE_SECONDS = 10.0  # it stops after its current pass, a few statements at most
+CONSOLE_OTLP_PATH = "/_portico/otlp/v1/traces"  # portico.console.web.OTLP_PATH
 T = TypeVar("T")
 
 
@@ -136,10 +138,12 @@ def plan_services(
     drain_seconds: float = 0.0,
     stand_ins: StandInPlan | None = None,
     ports: Iterator[int] | None = None,
+    otlp_forward: str | None = None,
 ) -> list[Service]:
     """Stand-ins, workers, the relay and the gateway always run; an HTTP function with
     scale.min 0 is left to the gateway, which starts it on its first request (unless
-    scale_to_zero is off)."""
+    scale_to_zero is off). `otlp_forward`: the user's collector, which the gateway passes the
+    spans it receives on to."""
     ports = distinct_ports() if ports is None else ports
     services = [
         Service(s.name, s.command(environment()), f"{s.url}/_settings", STAND_IN_GRACE_SECONDS)
@@ -166,6 +170,8 @@ def plan_services(
             RELAY_GRACE_SECONDS,
         )
     )
+    if otlp_forward:
+        upstream_args += ["--otlp-forward", otlp_forward]
     gateway = portico_command("gateway", "--port", str(gateway_port), *upstream_args)
     gateway_grace = gateway_grace_seconds(manifests, drain_seconds)
     services.append(
@@ -208,7 +214,8 @@ def banner(
     types the command (`portico_as_typed`), so each command shown works as printed."""
     base = f"http://127.0.0.1:{gateway_port}"
     audiences = [m.api.jwt.audience for m in manifests if m.api is not None and m.api.jwt]
-    lines = ["", f"Portico is up. Send requests to {base}", "", "Routes:"]
+    lines = ["", f"Portico is up. Send requests to {base}", f"Console: {base}/_portico/", ""]
+    lines += ["Routes:"]
     for m in manifests:
         if m.api is not None:
             on_demand = scale_to_zero and m.function.scale.min == 0
@@ -252,6 +259,7 @@ def run_dev(
     data = prepare_data(data_dir, settings)
     ports = distinct_ports()
     stand_ins = plan_stand_ins(manifests, environment(), ports)
+    users_collector = tracing.traces_endpoint(os.environ)
     services = plan_services(
         manifests,
         gateway_port,
@@ -259,8 +267,15 @@ def run_dev(
         drain_seconds=settings.drain_seconds,
         stand_ins=stand_ins,
         ports=ports,
+        otlp_forward=users_collector,
     )
-    env = {**child_environment(data, settings), **stand_ins.environment()}
+    env = {
+        **child_environment(data, settings),
+        **stand_ins.environment(),
+        **tracing_environment(gateway_port),
+    }
+    if users_collector:
+        say(f"traces: to the console and on to {users_collector}")
     printer = Printer(sys.stdout, [s.name for s in services] + [s.name for s in data.servers])
     programs = [
         ChildProcess(Program(s.name, s.command, s.grace_seconds), env, printer) for s in services
@@ -336,6 +351,16 @@ def prepare_data(data_dir: Path, settings: Settings) -> Data:
         step("loading dev data (portico seed)", lambda: seed(database_url, functions_dir))
         on_failure.pop_all()  # from here on the supervisor stops them, last
     return Data(database_url, redis_url, servers)
+
+
+def tracing_environment(gateway_port: int) -> dict[str, str]:
+    """Every process exports its spans to the console (which passes them on to the user's
+    collector, if the environment named one); none with OTEL_SDK_DISABLED=true."""
+    if tracing.sdk_disabled(os.environ):
+        return {}
+    return {
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{gateway_port}{CONSOLE_OTLP_PATH}"
+    }
 
 
 def child_environment(data: Data, settings: Settings) -> dict[str, str]:

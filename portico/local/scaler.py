@@ -133,10 +133,18 @@ class ScaledFunction:
         self.process: FunctionProcess | None = None
         self.in_flight = 0
         self.last_used = time.monotonic()
+        self.starting = False  # between a request finding no process and its /readyz
+        self.cold_starts = 0
         self._lock = asyncio.Lock()
 
     def running(self) -> bool:
         return self.process is not None and self.process.returncode is None
+
+    def state(self) -> str:
+        """What the console shows: starting, running or at zero."""
+        if self.starting:
+            return "starting"
+        return "running" if self.running() else "at zero"
 
     async def ensure_running(self, session: aiohttp.ClientSession) -> float | None:
         """Start the function if it has no process; returns the cold start's seconds, or None
@@ -148,12 +156,18 @@ class ScaledFunction:
                 exited = describe_exit(self.process.returncode)  # not stopped by us: it died
                 log.warning("%s exited (%s); starting it again", self.name, exited)
             started = time.monotonic()
-            await self._wait_for_port_release()
-            self.process = await self.launcher.launch(self.args)
-            if not await self._wait_ready(session):
+            self.starting = True
+            try:
+                await self._wait_for_port_release()
+                self.process = await self.launcher.launch(self.args)
+                ready = await self._wait_ready(session)
+            finally:
+                self.starting = False
+            if not ready:
                 await self.stop()
                 raise StartFailed(f"{self.name} was not ready within {self.start_timeout:.0f} s")
             seconds = time.monotonic() - started
+            self.cold_starts += 1
             COLD_STARTS.labels(self.name).inc()
             COLD_START_SECONDS.labels(self.name).observe(seconds)
             log.info("cold start of %s: ready in %.0f ms", self.name, seconds * 1000)

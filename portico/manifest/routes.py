@@ -12,6 +12,7 @@ from portico.manifest.vocabulary import HTTP_METHODS, HttpMethod
 from portico.manifest.wording import did_you_mean
 
 RESERVED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+RESERVED_SEGMENT = "_portico"  # the dev gateway's console, /_portico/
 ROUTE_FORM = "'METHOD /path' such as 'POST /claims'"
 
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -92,8 +93,8 @@ def _is_http_method(word: str) -> TypeGuard[HttpMethod]:
 def _path_params(path: str) -> tuple[str, ...]:
     if not path.startswith("/"):
         raise ValueError(f"expected the path to start with '/', got {path!r}")
-    if path in RESERVED_PATHS:
-        reserved = ", ".join(sorted(RESERVED_PATHS))
+    if path in RESERVED_PATHS or _segments(path)[:1] == (RESERVED_SEGMENT,):
+        reserved = ", ".join([*sorted(RESERVED_PATHS), f"/{RESERVED_SEGMENT}/..."])
         raise ValueError(f"{path} is reserved by Portico and cannot be routed ({reserved})")
     if path != "/" and path.endswith("/"):
         raise ValueError(f"expected no trailing '/', got {path!r} (write {path.rstrip('/')!r})")

@@ -108,3 +108,14 @@ def details(letter: DeadLetter) -> str:
 def replay(connection: redis.Redis, letter: DeadLetter) -> None:
     """Back onto its queue, at the end, with its retries reset by RQ's requeue."""
     registry(connection, letter.queue).requeue(letter.job_id)
+
+
+def replay_ids(
+    connection: redis.Redis, queues: Iterable[str], job_ids: Iterable[str]
+) -> list[DeadLetter]:
+    """Replay the dead letters with these ids (`portico dlq replay`, the console's button);
+    UnknownDeadLetter, before any is replayed, when one is not a dead letter."""
+    letters = find_all(connection, queues, job_ids)
+    for letter in letters:
+        replay(connection, letter)
+    return letters

