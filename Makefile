@@ -9,7 +9,7 @@ EXTRAS := local,dev,bench
 DEV_DIR ?= .dev
 
 .DEFAULT_GOAL := help
-.PHONY: help venv dev dev-reset render bench bench-quick test test-unit test-install test-chart test-integration test-conformance test-adversarial test-faults test-image image base-image lint typecheck check lock clean
+.PHONY: help venv dev dev-reset render bench bench-quick test test-unit test-install test-chart test-integration test-conformance test-adversarial test-faults test-browser test-image image base-image lint typecheck check lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -54,8 +54,8 @@ dev-reset: ## Delete the local data kept in .dev/ (database, queue)
 	rm -rf $(DEV_DIR)
 	@echo "==> $(DEV_DIR) removed; the next 'make dev' starts from empty, seeded data"
 
-test: $(STAMP) lint typecheck check ## Lint, type-check, validate manifests; unit, install, chart, integration, conformance (+ fuzz), adversarial, fault, bench-harness and image tests
-	$(BIN)/pytest tests/unit tests/install tests/chart tests/integration tests/conformance tests/adversarial tests/faults tests/bench tests/image
+test: $(STAMP) lint typecheck check ## Lint, type-check, validate manifests; unit, install, chart, integration, conformance (+ fuzz), adversarial, fault, bench-harness, image and browser tests
+	$(BIN)/pytest tests/unit tests/install tests/chart tests/integration tests/conformance tests/adversarial tests/faults tests/bench tests/image tests/browser
 
 test-unit: $(STAMP) ## Unit tests only (no I/O)
 	$(BIN)/pytest tests/unit
@@ -80,6 +80,9 @@ test-chart: $(STAMP) ## Chart tests: render with the real Helm engine, lint, val
 
 test-faults: $(STAMP) ## Fault tests (kill and restart real processes), printing their figures
 	$(BIN)/pytest -s tests/faults
+
+test-browser: $(STAMP) ## The console in the system's Chromium, on a real portico dev (skipped without /usr/bin/chromium)
+	$(BIN)/pytest tests/browser
 
 bench: $(STAMP) ## Benchmark Portico side by side with its baselines (~9 min); writes bench/results/latest.{json,md,png}
 	$(BIN)/python -m bench
