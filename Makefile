@@ -9,7 +9,7 @@ EXTRAS := local,dev,bench
 DEV_DIR ?= .dev
 
 .DEFAULT_GOAL := help
-.PHONY: help venv dev dev-reset render bench bench-quick test test-unit test-install test-chart test-integration test-conformance test-adversarial test-faults test-browser test-image image base-image lint typecheck check lock clean
+.PHONY: help venv dev dev-reset render bench bench-quick test test-unit test-install test-chart test-integration test-conformance test-adversarial test-faults test-browser console-screenshot test-image image base-image lint typecheck check lock clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -83,6 +83,9 @@ test-faults: $(STAMP) ## Fault tests (kill and restart real processes), printing
 
 test-browser: $(STAMP) ## The console in the system's Chromium, on a real portico dev (skipped without /usr/bin/chromium)
 	$(BIN)/pytest tests/browser
+
+console-screenshot: $(STAMP) ## Redo the README's docs/console.png: the browser test's claim, its trace open
+	PORTICO_CONSOLE_SCREENSHOT=$(CURDIR)/docs/console.png $(BIN)/pytest -q tests/browser -k "trace_reaches_the_worker"
 
 bench: $(STAMP) ## Benchmark Portico side by side with its baselines (~9 min); writes bench/results/latest.{json,md,png}
 	$(BIN)/python -m bench
