@@ -158,7 +158,7 @@ def worker_states(sources: Sources) -> dict[str, str]:
                 each = sorted(str(w.get_state()) for w in listening)
                 states[name] = f"running ({', '.join(each)})"
         return states
-    except redis.RedisError:
+    except (redis.RedisError, ConnectionError):  # ConnectionError: no REDIS_URL
         return dict.fromkeys(sources.queues, "unknown (Redis unreachable)")
 
 

@@ -130,12 +130,21 @@ def from_proto(span: ProtoSpan, service: str) -> SpanRecord:
         parent_id=span.parent_span_id.hex(),
         name=span.name,
         service=service,
-        kind=ProtoSpan.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_").lower(),
+        kind=kind_name(span.kind),
         start_ns=span.start_time_unix_nano,
         end_ns=span.end_time_unix_nano,
         error=(span.status.message or "error") if failed else None,
         attributes=attribute_values(span.attributes),
     )
+
+
+def kind_name(kind: int) -> str:
+    """server, client, ...; "unspecified" for a kind this version does not know (proto3 enums
+    are open: a newer sender's kind arrives as its number)."""
+    try:
+        return str(ProtoSpan.SpanKind.Name(kind)).removeprefix("SPAN_KIND_").lower()
+    except ValueError:
+        return "unspecified"
 
 
 def attribute_values(attributes: Iterable[KeyValue]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from importlib.resources import files
 from typing import Any
 
 import aiohttp
+import redis
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
@@ -196,7 +197,7 @@ class Console:
             letter = await asyncio.to_thread(panels.replay, self.sources, job_id)
         except UnknownDeadLetter as exc:
             return problem(404, "Not Found", str(exc))
-        except (ConnectionError, OSError) as exc:  # redis' ConnectionError is an OSError
+        except (redis.RedisError, ConnectionError) as exc:  # builtin: no REDIS_URL
             return problem(503, "Service Unavailable", f"Redis: {exc}")
         log.info("replayed dead letter %s onto %s from the console", job_id, letter.queue)
         return web.json_response({"replayed": letter.job_id, "queue": letter.queue})

@@ -8,7 +8,7 @@ any message they have already processed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,11 +55,19 @@ def fetch(connection: redis.Redis, queue: str, job_id: str) -> DeadLetter | None
     return DeadLetter(
         queue=queue,
         job_id=job_id,
-        message=dict(job.args[0]) if job.args else {},
+        message=envelope(job.args),
         failed_at=job.ended_at,
         error=lines[-1] if lines else "",
         traceback=traceback,
     )
+
+
+def envelope(args: Sequence[Any]) -> dict[str, Any]:
+    """A Portico job's message, its first argument; a job enqueued by hand with other arguments
+    keeps them under "args" (listed all the same)."""
+    if args and isinstance(args[0], Mapping):
+        return dict(args[0])
+    return {"args": list(args)} if args else {}
 
 
 def find(connection: redis.Redis, queues: Iterable[str], job_id: str) -> DeadLetter | None:
