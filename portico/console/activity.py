@@ -46,7 +46,15 @@ class RequestFeed:
             self._records.append(kept)
         return kept
 
-    def since(self, after: int) -> list[RequestRecord]:
-        """The records after sequence number `after` still held, oldest first."""
+    def last(self) -> int:
+        """The latest sequence number given (0 before any)."""
         with self._lock:
+            return self._next - 1
+
+    def since(self, after: int) -> list[RequestRecord]:
+        """The records after sequence number `after` still held, oldest first; all of them for
+        a number this feed never gave (a page that polled an earlier gateway)."""
+        with self._lock:
+            if after >= self._next:
+                after = 0
             return [r for r in self._records if r.seq > after]

@@ -65,7 +65,7 @@ class Sources:
                     self._postgres = psycopg.connect(
                         self.database_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
                     )
-                return outbox.backlog(self._postgres)
+                return outbox.backlog(self._postgres, self.redis())
             except psycopg.Error:
                 if self._postgres is not None:
                     self._postgres.close()

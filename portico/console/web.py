@@ -174,7 +174,7 @@ class Console:
         except ValueError:
             return problem(400, "Bad Request", "after: expected a sequence number")
         records = self.feed.since(after)
-        last = records[-1].seq if records else after
+        last = records[-1].seq if records else self.feed.last()
         return web.json_response({"requests": [r.as_dict() for r in records], "last": last})
 
     async def traces(self, _: web.BaseRequest) -> web.Response:

@@ -56,21 +56,43 @@ def delete(conn: Connection, message_ids: Sequence[str]) -> None:
 
 
 class Backlog(NamedTuple):
-    """Messages committed and not yet known to be on their queue, per queue."""
+    """A queue's rows still in the outbox: `rows` in all, of which `undelivered` are not marked
+    delivered by the fast path (the relay's work: a crash, Redis away), the oldest of those
+    `oldest_undelivered_seconds` old. A marked row is on its queue already; it waits only for
+    the relay to delete it."""
 
     queue: str
-    messages: int
-    oldest_seconds: float
+    rows: int
+    undelivered: int
+    oldest_undelivered_seconds: float | None
 
 
-def backlog(conn: Connection) -> list[Backlog]:
-    """The outbox rows by queue: a fast path that keeps up leaves none for long; rows that age
-    mean the relay is behind or Redis is away."""
+BACKLOG_SCAN_ROWS = 1000
+
+
+def backlog(
+    conn: Connection, redis_client: redis.Redis, limit: int = BACKLOG_SCAN_ROWS
+) -> list[Backlog]:
+    """The outbox's oldest `limit` rows by queue, each checked for its delivered mark (one
+    Redis round trip): a fast path that keeps up leaves no undelivered row for long."""
     rows = conn.execute(
-        "SELECT queue, count(*), extract(epoch FROM clock_timestamp() - min(created_at))"
-        " FROM portico_outbox GROUP BY queue ORDER BY queue"
+        "SELECT message_id, queue, extract(epoch FROM clock_timestamp() - created_at)"
+        " FROM portico_outbox ORDER BY created_at LIMIT %s",
+        (limit,),
     ).fetchall()
-    return [Backlog(str(q), int(n), float(age)) for q, n, age in rows]
+    checks = redis_client.pipeline(transaction=False)
+    for message_id, _, _ in rows:
+        checks.exists(delivered_key(message_id))
+    marked = checks.execute() if rows else []
+    found: dict[str, Backlog] = {}
+    for (_, queue, age), delivered in zip(rows, marked, strict=True):
+        seen = found.get(queue, Backlog(queue, 0, 0, None))
+        if delivered:
+            found[queue] = seen._replace(rows=seen.rows + 1)
+        else:
+            oldest = max(float(age), seen.oldest_undelivered_seconds or 0.0)
+            found[queue] = Backlog(queue, seen.rows + 1, seen.undelivered + 1, oldest)
+    return [found[queue] for queue in sorted(found)]
 
 
 def push(

@@ -232,6 +232,15 @@ def test_the_feed_is_a_ring():
     assert [(r.seq, r.path) for r in feed.since(0)] == [(4, "/3"), (5, "/4")]
 
 
+def test_a_page_that_polled_an_earlier_gateway_gets_the_whole_new_feed():
+    feed = RequestFeed()
+    assert feed.last() == 0 and feed.since(40) == []
+    feed.add(request("/new"))
+
+    assert [r.path for r in feed.since(40)] == ["/new"]  # 40: a number this feed never gave
+    assert feed.last() == 1
+
+
 # --- forwarding headers -------------------------------------------------------------------
 
 

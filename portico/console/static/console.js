@@ -90,7 +90,10 @@ function renderQueue(q) {
 }
 
 function renderBacklog(b) {
-  return el("tr", {}, [cell(b.queue, "mono"), cell(String(b.messages)), cell(`${b.oldest_seconds.toFixed(1)} s`)]);
+  const oldest = b.oldest_undelivered_seconds === null ? "–" : `${b.oldest_undelivered_seconds.toFixed(1)} s`;
+  return el("tr", { attrs: { "data-queue": b.queue } }, [
+    cell(b.queue, "mono"), cell(String(b.rows)), cell(el("span", { text: b.undelivered, cls: b.undelivered ? "s4" : "" })), cell(oldest),
+  ]);
 }
 
 function renderDeadLetter(d) {
@@ -132,6 +135,7 @@ async function pollRequests() {
   for (const r of state.requests) r.fresh = false;
   for (const r of body.requests) r.fresh = state.lastSeq > 0;
   state.requests = body.requests.reverse().concat(state.requests).slice(0, SHOWN_REQUESTS);
+  if (body.last < state.lastSeq) state.requests = body.requests; // a new gateway: a new feed
   state.lastSeq = body.last;
   document.querySelector('[data-testid="requests-empty"]').hidden = state.requests.length > 0;
   if (body.requests.length > 0 || state.requests.length === 0) {
