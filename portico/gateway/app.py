@@ -63,6 +63,31 @@ class Routed:
         api = self.upstream.manifest.api if self.upstream else None
         return api.route.path if api else None
 
+    def record(
+        self,
+        request: web.BaseRequest,
+        response: web.StreamResponse,
+        at: float,
+        elapsed_ms: float,
+        request_id: str,
+        trace_id: str | None,
+    ) -> RequestRecord:
+        """The request as the console's live requests show it."""
+        return RequestRecord(
+            seq=0,  # the feed numbers it
+            at=at,
+            method=request.method,
+            path=request.path,
+            route=self.route,
+            function=self.upstream.manifest.name if self.upstream else None,
+            consumer=self.consumer.username if self.consumer else None,
+            status=response.status,
+            latency_ms=round(elapsed_ms, 1),
+            request_id=request_id,
+            trace_id=trace_id,
+            cold_start=headers.COLD_START in response.headers,
+        )
+
 
 class Gateway:
     def __init__(
@@ -152,20 +177,7 @@ class Gateway:
         )
         if self.console is not None and not internal:
             self.console.feed.add(
-                RequestRecord(
-                    seq=0,
-                    at=at,
-                    method=request.method,
-                    path=request.path,
-                    route=routed.route,
-                    function=routed.upstream.manifest.name if routed.upstream else None,
-                    consumer=routed.consumer.username if routed.consumer else None,
-                    status=response.status,
-                    latency_ms=round(elapsed_ms, 1),
-                    request_id=request_id,
-                    trace_id=trace_id,
-                    cold_start=headers.COLD_START in response.headers,
-                )
+                routed.record(request, response, at, elapsed_ms, request_id, trace_id)
             )
         return response
 
