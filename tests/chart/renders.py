@@ -36,6 +36,24 @@ SWITCHES: dict[str, dict[str, Any]] = {
     "knative-pod-security-context": {"functions": {"knativePodSecurityContext": True}},
     "dev-consumers": {"consumers": {"devConsumers": True}},
     "kind": yaml.safe_load((ROOT / "kind" / "values.yaml").read_text()),
+    "tracing": {
+        "tracing": {
+            "enabled": True,
+            "otlpEndpoint": "http://otel-collector.observability:4318/",
+            "headersSecret": {
+                "name": "otlp-credentials",
+                "kongHeaders": [{"header": "x-api-key", "key": "KONG_API_KEY"}],
+            },
+            "resourceAttributes": {"deployment.environment.name": "staging"},
+            "egress": [
+                {
+                    "to": [{"namespaceSelector": {"matchLabels": {"team": "observability"}}}],
+                    "ports": [{"port": 4318, "protocol": "TCP"}],
+                }
+            ],
+        },
+        "networkPolicy": {"enabled": True},
+    },
 }
 RENDERED = {name: render(values) for name, values in SWITCHES.items()}
 DEFAULTS = RENDERED["defaults"]
