@@ -4,7 +4,7 @@ the worker, joined by W3C Trace Context (`traceparent`).
 Off unless a process is given somewhere to send its spans: an OTLP endpoint
 (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, the ecosystem's convention;
 `portico dev` points every process at its console) or an exporter of its own (`configure`).
-While off, OpenTelemetry is not even imported and a span costs one check; the context a request
+While off, OpenTelemetry is not even imported and a span is a null context; the context a request
 came with is still passed on, to dependency calls and inside queue messages, and its trace id
 still goes on the log lines.
 
